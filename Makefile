@@ -1,0 +1,51 @@
+# One command each: `make demo` and `make test` (see README "Quick start").
+# Installs are stamped: re-running is a no-op unless pyproject.toml or the constraints change.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+CONSTRAINTS := requirements/constraints.txt
+PIPFLAGS := --disable-pip-version-check --no-input -c $(CONSTRAINTS)
+export RAY_USAGE_STATS_ENABLED ?= 0
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export SAM2_BUILD_CUDA := 0
+
+.PHONY: install install-dev demo test test-fast lint lock clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# torch first with plain pip (local wheels here, the registry elsewhere), then sam2 without build
+# isolation (so pip does not build it against a second, downloaded torch), then the project.
+$(VENV)/.stamp-base: $(PY) pyproject.toml $(CONSTRAINTS)
+	$(PIP) install $(PIPFLAGS) torch torchvision setuptools
+	$(PIP) install $(PIPFLAGS) --no-build-isolation sam2
+	$(PIP) install $(PIPFLAGS) --no-build-isolation -e '.[all]'
+	@touch $@
+
+$(VENV)/.stamp-dev: $(VENV)/.stamp-base
+	$(PIP) install $(PIPFLAGS) --no-build-isolation -e '.[all,dev]'
+	@touch $@
+
+install: $(VENV)/.stamp-base
+install-dev: $(VENV)/.stamp-dev
+
+demo: install
+	$(VENV)/bin/unsamv2 demo
+
+test: install-dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: install-dev
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+
+lock: install-dev
+	$(PIP) freeze --exclude-editable | grep -v '^unsamv2' > $(CONSTRAINTS).new
+	@echo "wrote $(CONSTRAINTS).new; review and move over $(CONSTRAINTS)"
+
+clean:
+	rm -rf $(VENV) runs/demo .pytest_cache

@@ -1,0 +1,1 @@
+"""unsamv2.eval"""
