@@ -5,6 +5,7 @@ Public entry points::
     from unsamv2.data import read_mask_table, write_shard, encode_rle, decode_rle
 """
 
+from unsamv2.data.coco import coco_to_table, import_official_dir, load_json, table_to_coco
 from unsamv2.data.rle import (
     decode_rle,
     decode_rles,
@@ -23,8 +24,24 @@ from unsamv2.data.schema import (
     mask_record,
     rows_to_table,
 )
+from unsamv2.data.shards import (
+    ShardInfo,
+    list_complete_shards,
+    read_mask_table,
+    write_shard,
+    write_table,
+)
 
 __all__ = [
+    "ShardInfo",
+    "coco_to_table",
+    "import_official_dir",
+    "list_complete_shards",
+    "load_json",
+    "read_mask_table",
+    "table_to_coco",
+    "write_shard",
+    "write_table",
     "MASK_STRUCT",
     "MASK_TABLE_SCHEMA",
     "SCHEMA_VERSION",

@@ -57,7 +57,7 @@ ERROR_REASONS = (
 MASK_STRUCT = pa.struct(
     [
         pa.field("rle", pa.binary(), nullable=False),
-        pa.field("bbox", pa.list_(pa.float32(), 4), nullable=False),
+        pa.field("bbox", pa.list_(pa.field("element", pa.float32()), 4), nullable=False),
         pa.field("area", pa.int64(), nullable=False),
         pa.field("granularity", pa.float32()),
         pa.field("instance_id", pa.int32()),
@@ -78,11 +78,12 @@ MASK_TABLE_SCHEMA = pa.schema(
         pa.field("error", pa.string()),
         pa.field("error_message", pa.string()),
         pa.field("producer_config_hash", pa.string(), nullable=False),
-        pa.field("masks", pa.list_(MASK_STRUCT), nullable=False),
+        pa.field("masks", pa.list_(pa.field("element", MASK_STRUCT)), nullable=False),
     ],
     metadata={SCHEMA_VERSION_KEY: SCHEMA_VERSION.encode()},
 )
 
+# List children are named "element", as Parquet names them, so a table read back equals its schema.
 COLUMNS = tuple(MASK_TABLE_SCHEMA.names)
 
 
