@@ -1,0 +1,106 @@
+"""Read and decode one input image defensively: every failure becomes a reason, never an exception.
+
+:func:`load_image` returns a :class:`LoadedImage` with either an RGB ``(H, W, 3) uint8`` array or an
+error reason from :data:`unsamv2.data.schema.ERROR_REASONS` plus a one-sentence message. Guards:
+zero bytes, not an image, truncated data, a decompression bomb (declared pixels checked from the
+header before decoding), images smaller than ``min_side``. Modes are normalised to RGB: grayscale,
+palette, RGBA (alpha dropped), CMYK, 16-bit (scaled to 8 bit); EXIF orientation is applied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from unsamv2.data import storage
+from unsamv2.errors import StorageError
+
+DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP; anything larger is treated as a decompression bomb
+DEFAULT_MIN_SIDE = 32
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """An RGB image ``(H, W, 3) uint8`` or an error; ``content_hash`` is the sha256 of the bytes."""
+
+    image: np.ndarray | None
+    content_hash: str | None
+    error: str | None = None
+    message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _fail(reason: str, message: str, content_hash: str | None = None) -> LoadedImage:
+    return LoadedImage(image=None, content_hash=content_hash, error=reason, message=message)
+
+
+def read_image_bytes(uri: str) -> tuple[bytes | None, str | None, str | None]:
+    """(bytes, None, None) or (None, reason, message) for a local path or object-store URI."""
+    try:
+        return storage.read_bytes(uri), None, None
+    except StorageError as exc:
+        reason = "missing" if "does not exist" in str(exc) else "unreadable"
+        return None, reason, str(exc)
+    except OSError as exc:  # network or disk trouble
+        return None, "unreadable", f"{uri} could not be read ({exc})."
+
+
+def _to_rgb(img) -> np.ndarray:  # noqa: ANN001 - PIL image
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img).astype(np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        gray = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        img = img.convert("RGBA").convert("RGB")
+    elif img.mode != "RGB":
+        img = img.convert("RGB")
+    return np.asarray(img, dtype=np.uint8)
+
+
+def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = DEFAULT_MIN_SIDE) -> LoadedImage:
+    """Decode image bytes into RGB with every guard of this module applied."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    digest = hashlib.sha256(data).hexdigest()
+    if len(data) == 0:
+        return _fail("empty", "the file has zero bytes.", digest)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(io.BytesIO(data))
+        except UnidentifiedImageError:
+            return _fail("not_an_image", "the bytes are not in an image format Pillow can read.", digest)
+        except Image.DecompressionBombError as exc:
+            return _fail("too_large", f"the declared size is a decompression bomb ({exc}).", digest)
+        except Exception as exc:  # noqa: BLE001 - a bad header must not stop the run
+            return _fail("undecodable", f"the image header could not be parsed ({exc}).", digest)
+        w, h = img.size
+        if w * h > max_pixels:
+            return _fail("too_large", f"declared size {w}x{h} exceeds the {max_pixels:,}-pixel limit.", digest)
+        try:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            rgb = _to_rgb(img)
+        except Exception as exc:  # noqa: BLE001
+            text = str(exc)
+            reason = "truncated" if "truncat" in text or "broken data stream" in text else "undecodable"
+            return _fail(reason, f"decoding failed ({text}).", digest)
+    if min(rgb.shape[:2]) < min_side:
+        return _fail("too_small", f"size {rgb.shape[1]}x{rgb.shape[0]} is below the {min_side}-pixel minimum side.", digest)
+    return LoadedImage(image=np.ascontiguousarray(rgb), content_hash=digest)
+
+
+def load_image(uri: str, *, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = DEFAULT_MIN_SIDE) -> LoadedImage:
+    """Read and decode the image at ``uri`` (local or s3://); failures become a reason and message."""
+    data, reason, message = read_image_bytes(uri)
+    if data is None:
+        return _fail(reason or "unreadable", message or "unreadable")
+    return decode_image(data, max_pixels=max_pixels, min_side=min_side)
