@@ -1,0 +1,154 @@
+"""Whole-image segmentation: class-agnostic average recall with pycocotools (DESIGN.md 2.5).
+
+AR@k is the recall of the ground-truth masks by the top-k detections (by score) of each image,
+averaged over the IoU thresholds .50:.05:.95, class-agnostic (``useCats = 0``), area range "all",
+exactly as COCOeval computes it (greedy matching by score, crowd ground truth ignored).
+
+Detections of UnSAMv2 are pooled over the 10 granularity values: every mask generated at any g
+is one detection of its image, scored by its predicted IoU (:func:`pool_detections`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from unsamv2.data.rle import from_coco_segmentation, rle_areas
+from unsamv2.errors import InputError
+
+DEFAULT_MAX_DETS: tuple[int, ...] = (1, 10, 100, 1000)
+Detection = dict[str, Any]  # {"image_id": int, "segmentation": {"size", "counts"}, "score": float, ...}
+
+
+def _prepare_gt(gt: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of the COCO dict that COCOeval can digest: ids 1..N, area/iscrowd set, one category."""
+    if "images" not in gt or "annotations" not in gt:
+        raise InputError("the ground truth must be a COCO dict with 'images' and 'annotations'.")
+    sizes = {int(im["id"]): (int(im["height"]), int(im["width"])) for im in gt["images"]}
+    anns = []
+    for k, ann in enumerate(gt["annotations"], start=1):
+        image_id = int(ann["image_id"])
+        if image_id not in sizes:
+            raise InputError(f"annotation {ann.get('id')} refers to image {image_id}, which is not in 'images'.")
+        h, w = sizes[image_id]
+        counts = from_coco_segmentation(ann["segmentation"], h, w)
+        anns.append({
+            "id": k,  # pycocotools treats id 0 as 'unmatched': renumber from 1
+            "image_id": image_id,
+            "category_id": 1,
+            "segmentation": {"size": [h, w], "counts": counts},
+            "area": float(ann["area"]) if "area" in ann else float(rle_areas([counts], h, w)[0]),
+            "iscrowd": int(bool(ann.get("iscrowd", 0))),
+        })
+    return {"images": [{"id": i, "height": h, "width": w} for i, (h, w) in sizes.items()],
+            "annotations": anns, "categories": [{"id": 1, "name": "object"}]}
+
+
+def _prepare_dets(dets: Iterable[Mapping[str, Any]], sizes: Mapping[int, tuple[int, int]]) -> list[dict]:
+    out = []
+    for det in dets:
+        image_id = int(det["image_id"])
+        if image_id not in sizes:
+            raise InputError(f"a detection refers to image {image_id}, which is not in the ground truth.")
+        h, w = sizes[image_id]
+        seg = det["segmentation"]
+        counts = seg if isinstance(seg, bytes | bytearray) else from_coco_segmentation(seg, h, w)
+        out.append({"image_id": image_id, "category_id": 1, "score": float(det["score"]),
+                    "segmentation": {"size": [h, w], "counts": bytes(counts)}})
+    return out
+
+
+def average_recall(
+    gt: Mapping[str, Any],
+    detections: Sequence[Mapping[str, Any]],
+    max_dets: Sequence[int] = DEFAULT_MAX_DETS,
+) -> dict[int, float]:
+    """Class-agnostic mask AR at each ``max_dets`` value, in [0, 1].
+
+    ``gt``: a COCO dict (``images`` with id/height/width, ``annotations`` with image_id,
+    segmentation as polygons or RLE, optional iscrowd; categories are ignored). ``detections``:
+    ``{"image_id", "segmentation" (RLE dict or compressed-RLE bytes), "score"}``. No detections
+    gives AR 0 for every k. Returns ``{k: AR@k}``.
+    """
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    ks = sorted({int(k) for k in max_dets})
+    if not ks or ks[0] < 1:
+        raise InputError(f"max_dets must be positive integers, got {list(max_dets)}.")
+    gt_dict = _prepare_gt(gt)
+    if not any(not a["iscrowd"] for a in gt_dict["annotations"]):
+        raise InputError("the ground truth has no (non-crowd) object; AR is undefined without objects.")
+    sizes = {im["id"]: (im["height"], im["width"]) for im in gt_dict["images"]}
+    dets = _prepare_dets(detections, sizes)
+    if not dets:
+        return {k: 0.0 for k in ks}
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO()
+        coco_gt.dataset = gt_dict
+        coco_gt.createIndex()
+        coco_dt = coco_gt.loadRes(copy.deepcopy(dets))
+        ev = COCOeval(coco_gt, coco_dt, iouType="segm")
+        ev.params.useCats = 0
+        ev.params.maxDets = ks
+        ev.params.areaRng, ev.params.areaRngLbl = [[0, 1e10]], ["all"]
+        ev.evaluate()
+        ev.accumulate()
+    recall = ev.eval["recall"]  # (T, K=1, A=1, M)
+    out = {}
+    for m, k in enumerate(ks):
+        r = recall[:, 0, 0, m]
+        r = r[r > -1]
+        out[k] = float(r.mean()) if r.size else 0.0
+    return out
+
+
+def _counts_of(seg: Any, h: int, w: int) -> bytes:
+    return bytes(seg) if isinstance(seg, bytes | bytearray) else from_coco_segmentation(seg, h, w)
+
+
+def pool_detections(
+    image_id: int,
+    records: Iterable[Mapping[str, Any]],
+    height: int,
+    width: int,
+    *,
+    granularities: Sequence[float] | None = None,
+) -> list[Detection]:
+    """Detections of one image from a generator's mask records, pooled over granularity values.
+
+    ``records``: the output of ``MaskGenerator.generate`` (``segmentation`` RLE dict or bytes,
+    ``predicted_iou``, ``granularity``). Every record becomes one detection scored by its
+    predicted IoU; ``granularities`` keeps only records generated at those g (for AR by g).
+    Detections are sorted by score, highest first; ``granularity`` is kept on each.
+    """
+    keep = None if granularities is None else {round(float(g), 6) for g in granularities}
+    dets = []
+    for rec in records:
+        g = float(rec["granularity"])
+        if keep is not None and round(g, 6) not in keep:
+            continue
+        counts = _counts_of(rec["segmentation"], height, width)
+        dets.append({"image_id": int(image_id), "score": float(rec["predicted_iou"]), "granularity": g,
+                     "segmentation": {"size": [int(height), int(width)], "counts": counts}})
+    dets.sort(key=lambda d: -d["score"])
+    return dets
+
+
+def ar_by_granularity(
+    gt: Mapping[str, Any],
+    detections: Sequence[Mapping[str, Any]],
+    granularities: Sequence[float],
+    max_det: int = 1000,
+) -> dict[float, float]:
+    """AR@``max_det`` of the detections of each single g (``granularity`` key), for the AR-by-g plot."""
+    out = {}
+    for g in granularities:
+        subset = [d for d in detections if np.isclose(float(d["granularity"]), float(g))]
+        out[float(g)] = average_recall(gt, subset, (max_det,))[max_det]
+    return out
