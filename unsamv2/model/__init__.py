@@ -1,1 +1,62 @@
-"""unsamv2.model"""
+"""unsamv2.model — SAM-2 plus the granularity module (DESIGN.md 2.2, 2.4).
+
+Public API (imported lazily: ``import unsamv2.model`` does not import torch or sam2)::
+
+    from unsamv2.model import build_model, UnSAMv2Predictor
+    model = build_model("sam2.1_hiera_s", checkpoint="unsamv2_small.pt")
+    predictor = UnSAMv2Predictor(model)
+
+- :func:`build_model`, :func:`build_sam2`, :func:`config_names`             (``build``)
+- :class:`UnSAMv2Model`, :class:`ImageFeatures`, :class:`DecoderOutput`     (``network``)
+- :class:`UnSAMv2Predictor`                                                (``predictor``)
+- :class:`UnSAMv2MaskGenerator`                                            (``generator``)
+- :class:`UnSAMv2VideoPredictor`                                           (``video``)
+- adapter helpers: :func:`trainable_parameters`, :func:`adapter_parameters`,
+  :func:`set_trainable`, :func:`adapter_state_dict`, :func:`save_adapter`,
+  :func:`load_adapter`, :func:`read_adapter`, :func:`count_parameters`      (``adapter``)
+- building blocks: :class:`GranularityEncoder`, :func:`fourier_features`,
+  :class:`GranularityPromptEncoder`, :class:`GranularityMaskDecoder`, :class:`LoRALinear`
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "build_model": "build",
+    "build_sam2": "build",
+    "config_names": "build",
+    "UnSAMv2Model": "network",
+    "ImageFeatures": "network",
+    "DecoderOutput": "network",
+    "UnSAMv2Predictor": "predictor",
+    "UnSAMv2MaskGenerator": "generator",
+    "UnSAMv2VideoPredictor": "video",
+    "trainable_parameters": "adapter",
+    "adapter_parameters": "adapter",
+    "set_trainable": "adapter",
+    "adapter_state_dict": "adapter",
+    "save_adapter": "adapter",
+    "load_adapter": "adapter",
+    "read_adapter": "adapter",
+    "count_parameters": "adapter",
+    "GranularityEncoder": "granularity",
+    "GranularityPromptEncoder": "granularity",
+    "fourier_features": "granularity",
+    "GranularityMaskDecoder": "decoder",
+    "LoRALinear": "lora",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'unsamv2.model' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"unsamv2.model.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,176 @@
+"""Build UnSAMv2 models: the only module that knows SAM-2's (Hydra / OmegaConf) config system.
+
+``config`` may be
+
+- ``"tiny"``: our bundled small config (``unsamv2/configs/tiny.yaml``, 256-px input, random
+  weights; for tests, demos and CPU smoke runs only),
+- a SAM-2 config name: ``sam2.1_hiera_t``, ``sam2.1_hiera_s``, ``sam2.1_hiera_b+``,
+  ``sam2.1_hiera_l`` (or the SAM-2.0 ``sam2_hiera_*`` names), read from the ``sam2`` package,
+- a YAML file (local path or s3:// URI) in the ``sam2`` package's format (a ``model:`` section),
+  e.g. the official release's ``unsamv2_small.yaml``.
+
+Whatever the YAML says, the model class becomes :class:`UnSAMv2Model` and the UnSAMv2 inference
+flags are set (``multimask_output_in_sam``, ``multimask_output_for_tracking``,
+``use_multimask_token_for_obj_ptr`` false), plus SAM-2's video-predictor post-processing options.
+``sam2`` (which sets up Hydra when imported) is imported only inside these functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from unsamv2.data import storage
+from unsamv2.errors import InputError
+
+if TYPE_CHECKING:
+    from unsamv2.model.network import UnSAMv2Model
+
+log = logging.getLogger(__name__)
+
+SAM2_CONFIG_NAMES = ("sam2.1_hiera_t", "sam2.1_hiera_s", "sam2.1_hiera_b+", "sam2.1_hiera_l",
+                     "sam2_hiera_t", "sam2_hiera_s", "sam2_hiera_b+", "sam2_hiera_l")
+_NAME = re.compile(r"^(sam2(?:\.1)?)_hiera_(t|s|b\+|l)$")
+MODEL_CLASS = "unsamv2.model.network.UnSAMv2Model"
+UNSAMV2_FLAGS = {
+    "multimask_output_in_sam": False,
+    "multimask_output_for_tracking": False,
+    "use_multimask_token_for_obj_ptr": False,
+}
+
+
+def config_names() -> tuple[str, ...]:
+    """Every config name :func:`build_model` accepts besides YAML paths."""
+    return ("tiny", *SAM2_CONFIG_NAMES)
+
+
+def _config_text(config: str) -> str:
+    """The YAML text of a config name or path."""
+    if config == "tiny":
+        return resources.files("unsamv2").joinpath("configs", "tiny.yaml").read_text()
+    match = _NAME.match(config)
+    if match:
+        import sam2
+
+        folder = "sam2.1" if match.group(1) == "sam2.1" else "sam2"
+        return resources.files(sam2).joinpath("configs", folder, f"{config}.yaml").read_text()
+    if config.endswith((".yaml", ".yml")):
+        if not storage.exists(config):
+            raise InputError(f"config file {config} does not exist; give an existing YAML path.")
+        return storage.read_text(config)
+    raise InputError(f"unknown model config {config!r}; use one of {', '.join(config_names())} "
+                     "or a path to a SAM-2-format YAML file.")
+
+
+def model_config(config: str, **overrides: Any) -> Any:
+    """The resolved ``model:`` section (an OmegaConf DictConfig) for :class:`UnSAMv2Model`."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        cfg = OmegaConf.create(_config_text(config))
+    except (OmegaConfBaseException, ValueError) as exc:  # yaml errors are ValueError subclasses
+        raise InputError(f"cannot parse config {config}: {exc}; fix the YAML.") from exc
+    if "model" not in cfg:
+        raise InputError(f"config {config} has no 'model:' section; give a SAM-2-format YAML.")
+    cfg.model._target_ = MODEL_CLASS
+    for key, value in {**UNSAMV2_FLAGS, **_video_postprocessing(), **overrides}.items():
+        cfg.model[key] = value
+    OmegaConf.resolve(cfg)
+    return cfg.model
+
+
+def _video_postprocessing() -> dict[str, Any]:
+    """What SAM-2's ``build_sam2_video_predictor`` sets; hole filling needs sam2's CUDA extension."""
+    try:
+        from sam2 import _C  # noqa: F401
+
+        fill_hole_area = 8
+    except ImportError:
+        fill_hole_area = 0
+    return {"binarize_mask_from_pts_for_mem_enc": True, "fill_hole_area": fill_hole_area}
+
+
+def _device(device: str) -> Any:
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise InputError(f"unknown device {device!r}; use 'cpu', 'cuda' or 'cuda:N'.") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {device!r} asked for but CUDA is not available; use device='cpu'.")
+    return dev
+
+
+def build_model(config: str = "tiny", checkpoint: str | None = None, adapter: str | None = None,
+                device: str = "cpu", **overrides: Any) -> UnSAMv2Model:
+    """Build an :class:`UnSAMv2Model` in eval mode with SAM-2 frozen and the adapter trainable.
+
+    config: see the module docstring. checkpoint: a SAM-2.1 checkpoint, an official UnSAMv2
+    checkpoint, or one saved from this model (``{"model": state_dict}``; local path or s3://),
+    loaded strictly with ``torch.load(weights_only=True)``; a plain SAM-2 checkpoint leaves the
+    adapter at its initialisation. adapter: our safetensors adapter file, loaded after the
+    checkpoint. overrides: extra ``model:`` keys (e.g. ``lora_rank=4``, ``image_size=512``).
+    Without checkpoint and adapter the weights are random (fine for tests, useless otherwise).
+    """
+    from hydra.utils import instantiate
+
+    from unsamv2.model.adapter import load_adapter, set_trainable
+    from unsamv2.model.checkpoint import load_checkpoint
+
+    dev = _device(device)
+    try:
+        model = instantiate(model_config(config, **overrides), _recursive_=True)
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a bad YAML surfaces as any error of the classes
+        raise InputError(f"cannot build a model from config {config}: "
+                         f"{str(exc).splitlines()[0][:300]}; check the YAML.") from exc
+    info: dict[str, Any] = {"config": config, "checkpoint": checkpoint, "adapter": adapter}
+    if checkpoint is not None:
+        loaded = load_checkpoint(model, checkpoint)
+        info.update(checkpoint_sha256=loaded.sha256, official_layout=loaded.official_layout,
+                    checkpoint_has_adapter=loaded.has_adapter)
+        if not loaded.has_adapter and adapter is None:
+            log.warning("%s is a SAM-2 checkpoint without the UnSAMv2 adapter: the granularity "
+                        "module is untrained (give adapter=... for a trained one)", checkpoint)
+    model.unsamv2_build_info = info
+    if adapter is not None:
+        load_adapter(model, adapter)
+    set_trainable(model, "adapter")
+    return model.to(dev).eval()
+
+
+def build_sam2(config: str, checkpoint: str | None = None, device: str = "cpu") -> Any:
+    """A plain SAM-2 model (``SAM2Base``, the baseline) from the same configs and checkpoints.
+
+    An UnSAMv2 checkpoint may be given: its SAM-2 part (the frozen weights) is loaded, the
+    adapter tensors are ignored.
+    """
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from unsamv2.model.checkpoint import (
+        from_official,
+        is_adapter_key,
+        is_official_layout,
+        load_state_strict,
+        read_state_dict,
+    )
+
+    dev = _device(device)
+    cfg = OmegaConf.create(_config_text(config))
+    cfg.model._target_ = "sam2.modeling.sam2_base.SAM2Base"
+    for key in ("lora_rank", "fourier_dim", "temperature"):
+        cfg.model.pop(key, None)
+    model = instantiate(cfg.model, _recursive_=True)
+    if checkpoint is not None:
+        state, _ = read_state_dict(checkpoint)
+        if is_official_layout(state):
+            state = from_official(state)
+        state = {k: v for k, v in state.items() if not is_adapter_key(k)}
+        load_state_strict(model, state, checkpoint, allow_missing_adapter=False)
+    return model.to(dev).eval()
