@@ -63,12 +63,14 @@ def _candidate_centre(
 
 
 def place_objects(rng: np.random.Generator, models: list[ObjectModel], size: int, occlusion: float) -> list[Placed]:
-    """Random positions, in paint order; a later object may hide at most ``occlusion`` of an earlier one.
+    """Random positions, in paint order; later objects together hide at most ``occlusion`` of an earlier one.
 
-    An object that finds no acceptable position in 30 tries (or is mostly outside the frame) is left out.
+    The fraction counts an object's pixels inside the frame. An object that finds no acceptable
+    position in 30 tries (or would be mostly outside the frame) is left out.
     """
     owner = np.full((size, size), -1, dtype=np.int32)
-    in_frame: list[int] = []
+    in_frame: list[int] = []  # pixels of each placed object inside the frame
+    visible: list[int] = []  # of which not hidden by later objects
     placed: list[Placed] = []
     centres: list[tuple[float, float, float]] = []  # (y, x, radius) of placed objects
     for model in models:
@@ -83,11 +85,13 @@ def place_objects(rng: np.random.Generator, models: list[ObjectModel], size: int
             if m.sum() < 0.6 * total:
                 continue
             under = owner[win[0]][m]
-            covered = np.bincount(under[under >= 0], minlength=len(placed))
-            if np.any(covered > occlusion * np.asarray(in_frame, dtype=np.float64)):
+            remaining = np.asarray(visible) - np.bincount(under[under >= 0], minlength=len(placed))
+            if np.any(remaining < (1.0 - occlusion) * np.asarray(in_frame, dtype=np.float64)):
                 continue
+            visible = remaining.tolist()
             owner[win[0]][m] = len(placed)
             in_frame.append(int(m.sum()))
+            visible.append(int(m.sum()))
             centres.append((cy, cx, model.radius))
             placed.append(Placed(model, top, left))
             break

@@ -54,7 +54,7 @@ class SceneConfig:
     pixel_noise: float = 0.025  # std of sensor noise on the [0, 1] intensity scale
     blur_sigma: float = 0.6  # optical blur (pixels) of the final image; masks stay exact
     clutter: int = 45  # unannotated background shapes per 512 x 512 pixels
-    occlusion: float = 0.45  # most of an object's area a later object may cover when placed
+    occlusion: float = 0.5  # most of an object's in-frame area that later objects may hide
     min_object_area: float = 0.004  # visible objects smaller than this (x image area) are dropped
     min_part_area: float = 0.0002  # visible parts smaller than this are merged into a sibling
     split_min_area: float = 0.0015  # regions smaller than this are never split
