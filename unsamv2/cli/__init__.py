@@ -18,6 +18,8 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "unsamv2.cli.demo",
     "unsamv2.cli.scenes",
     "unsamv2.cli.table",
+    "unsamv2.cli.info",
+    "unsamv2.cli.segment",
 )
 
 
