@@ -146,7 +146,7 @@ def random_style(
         kind=str(rng.choice(kinds)),
         color_a=colour,
         color_b=second_colour(rng, colour, contrast),
-        period=float(np.clip(size_px * rng.uniform(0.06, 0.3), 3.0, 80.0)),
+        period=float(np.clip(size_px * rng.uniform(0.04, 0.18), 3.0, 80.0)),
         angle=float(rng.uniform(0, np.pi)),
         phase=float(rng.uniform(0, 2 * np.pi)),
         sharpness=float(rng.uniform(1.0, 6.0)),
