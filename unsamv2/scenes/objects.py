@@ -184,7 +184,7 @@ def build_object(rng: np.random.Generator, cfg: SceneConfig, size: int) -> Objec
     rx = 0.5 * size * float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
     ry = rx * float(rng.uniform(*cfg.aspect_ratio))
     half = int(np.ceil(2.2 * rx)) + 2
-    yy, xx = np.ogrid[-half : half + 1, -half : half + 1]
+    yy, xx = (g.astype(np.float32) for g in np.ogrid[-half : half + 1, -half : half + 1])
     body = shapes.random_shape(rng, yy, xx, ry, rx)
     extras = _appendages(rng, yy, xx, body, rx, ry) if rng.random() < cfg.appendage_prob else []
     lim = _Limits.for_image(cfg, size)

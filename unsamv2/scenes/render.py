@@ -114,14 +114,15 @@ def finish(rng: np.random.Generator, canvas: np.ndarray, cfg: SceneConfig, light
     """Lighting gradient, vignette and colour cast, blur, sensor noise; returns (H, W, 3) uint8."""
     size = canvas.shape[0]
     yy, xx = _grid(size)
-    ramp = ((xx - size / 2) * np.cos(light) + (yy - size / 2) * np.sin(light)) / (size / 2)
     blotches = value_noise(yy, xx, size / 3, int(rng.integers(2**31)), 2) - 0.5
-    vignette = ((yy - size / 2) ** 2 + (xx - size / 2) ** 2) / (size * size / 2)
+    y, x = ((g.astype(np.float32) - size / 2) / (size / 2) for g in np.ogrid[0:size, 0:size])
+    ramp = x * float(np.cos(light)) + y * float(np.sin(light))
+    vignette = 0.5 * (x * x + y * y)
     field = 1 + cfg.lighting * (0.5 * ramp + 0.6 * blotches - 0.5 * vignette)
     cast = 1 + rng.normal(0, 0.05 * cfg.lighting, 3).astype(np.float32)
     out = canvas * field[..., None] * cast
     if cfg.blur_sigma > 0:
         out = ndimage.gaussian_filter(out, sigma=(cfg.blur_sigma, cfg.blur_sigma, 0))
     if cfg.pixel_noise > 0:
-        out = out + rng.normal(0, cfg.pixel_noise, out.shape).astype(np.float32)
+        out = out + np.float32(cfg.pixel_noise) * rng.standard_normal(out.shape, dtype=np.float32)
     return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)

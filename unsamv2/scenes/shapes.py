@@ -13,14 +13,15 @@ SHAPE_KINDS: tuple[str, ...] = ("ellipse", "rounded_rect", "polygon", "blob")
 
 
 def _frame(yy: np.ndarray, xx: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
-    c, s = np.cos(angle), np.sin(angle)
+    c, s = float(np.cos(angle)), float(np.sin(angle))  # Python floats keep float32 inputs float32
     return xx * c + yy * s, -xx * s + yy * c
 
 
 def ellipse(yy: np.ndarray, xx: np.ndarray, ry: float, rx: float, angle: float = 0.0) -> np.ndarray:
     """Ellipse with semi-axes ``rx`` (along ``angle``) and ``ry``."""
     u, v = _frame(yy, xx, angle)
-    return (u / rx) ** 2 + (v / ry) ** 2 <= 1.0
+    u, v = u * (1.0 / rx), v * (1.0 / ry)
+    return u * u + v * v <= 1.0
 
 
 def rounded_rect(yy: np.ndarray, xx: np.ndarray, ry: float, rx: float, angle: float, power: float) -> np.ndarray:
