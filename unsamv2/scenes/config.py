@@ -16,7 +16,7 @@ from unsamv2.errors import InputError
 
 GENERATOR_VERSION = "1.0"
 MIN_SIZE = 64
-MAX_SIZE = 4096
+MAX_SIZE = 2048
 TEXTURE_KINDS: tuple[str, ...] = ("flat", "noise", "stripes", "checker", "dots", "wood", "gradient")
 SPLIT_METHODS: tuple[str, ...] = ("bands", "voronoi", "rings", "sectors", "grid", "spots")
 

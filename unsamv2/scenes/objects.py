@@ -74,6 +74,8 @@ def _try_split(
     rng: np.random.Generator, cfg: SceneConfig, mask: np.ndarray, level: int, lim: _Limits
 ) -> list[np.ndarray] | None:
     """Cells tiling ``mask`` (full-canvas bool masks) for a node at ``level``, or None."""
+    if not mask.any():
+        return None
     box = _bbox(mask)
     k_hi = max(2, cfg.parts[1] - level)
     for _ in range(4):
@@ -186,6 +188,8 @@ def build_object(rng: np.random.Generator, cfg: SceneConfig, size: int) -> Objec
     half = int(np.ceil(2.2 * rx)) + 2
     yy, xx = (g.astype(np.float32) for g in np.ogrid[-half : half + 1, -half : half + 1])
     body = shapes.random_shape(rng, yy, xx, ry, rx)
+    if body.sum() < 4:  # a thin shape of a tiny object can miss every pixel centre
+        body = shapes.ellipse(yy, xx, max(ry, 2.0), max(rx, 2.0))
     extras = _appendages(rng, yy, xx, body, rx, ry) if rng.random() < cfg.appendage_prob else []
     lim = _Limits.for_image(cfg, size)
     obj = ObjectModel(labels=np.full(body.shape, -1, dtype=np.int32), radius=rx)
