@@ -1,0 +1,46 @@
+"""SAM-2 as the evaluation's baseline: an adapter from ``sam2``'s image predictor to
+:class:`~unsamv2.eval.protocols.MultimaskPredictor` (policies ``sam2-single`` and ``sam2-best3``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from unsamv2.eval.protocols import Prediction
+
+
+class Sam2Baseline:
+    """Wraps a ``sam2.sam2_image_predictor.SAM2ImagePredictor`` (official SAM-2 / SAM-2.1 weights).
+
+    Masks are the logits thresholded at ``mask_threshold`` (SAM-2's own default, 0.0); points
+    are (x, y) pixels of the original image; ``mask_input`` is (1, 256, 256) low-res logits.
+    """
+
+    def __init__(self, sam2_predictor: Any, mask_threshold: float = 0.0) -> None:
+        self.predictor = sam2_predictor
+        self.mask_threshold = float(mask_threshold)
+
+    def set_image(self, image: np.ndarray) -> None:
+        """Embed ``image`` (H, W, 3) uint8 RGB."""
+        self.predictor.set_image(image)
+
+    def _predict(self, point_coords: np.ndarray, point_labels: np.ndarray, mask_input: np.ndarray | None,
+                 multimask: bool) -> Prediction:
+        logits, iou, low = self.predictor.predict(
+            point_coords=np.asarray(point_coords, dtype=np.float32),
+            point_labels=np.asarray(point_labels, dtype=np.int32),
+            mask_input=None if mask_input is None else np.asarray(mask_input, dtype=np.float32),
+            multimask_output=multimask, return_logits=True)
+        return logits > self.mask_threshold, np.asarray(iou), np.asarray(low, dtype=np.float32)
+
+    def predict_single(self, point_coords: np.ndarray, point_labels: np.ndarray,
+                       mask_input: np.ndarray | None = None) -> Prediction:
+        """SAM-2 with ``multimask_output=False``: masks (1, H, W) bool, iou (1,), low_res (1, 256, 256)."""
+        return self._predict(point_coords, point_labels, mask_input, multimask=False)
+
+    def predict_multimask(self, point_coords: np.ndarray, point_labels: np.ndarray,
+                          mask_input: np.ndarray | None = None) -> Prediction:
+        """SAM-2 with ``multimask_output=True``: masks (3, H, W) bool, iou (3,), low_res (3, 256, 256)."""
+        return self._predict(point_coords, point_labels, mask_input, multimask=True)
