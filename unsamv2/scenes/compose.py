@@ -128,6 +128,18 @@ def _visible_objects(placed: list[Placed], size: int, min_area: int) -> tuple[li
         placed = [p for p, v in zip(placed, visible, strict=True) if v >= min_area]
 
 
+def subtree_leaves(children: list[list[int]], node: int) -> list[int]:
+    """The leaves (nodes without children) of the subtree rooted at ``node``."""
+    stack, out = [node], []
+    while stack:
+        n = stack.pop()
+        if children[n]:
+            stack.extend(children[n])
+        else:
+            out.append(n)
+    return out
+
+
 class _Pruner:
     """Top-down pruning of one composed forest; edits ``labels`` in place (merged leaves)."""
 
@@ -141,11 +153,7 @@ class _Pruner:
         self.min_part = min_part
 
     def leaves(self, node: int) -> list[int]:
-        stack, out = [node], []
-        while stack:
-            n = stack.pop()
-            stack.extend(self.children[n]) if self.children[n] else out.append(n)
-        return out
+        return subtree_leaves(self.children, node)
 
     def subtree_area(self, node: int) -> int:
         return int(self.area[self.leaves(node)].sum())

@@ -8,7 +8,7 @@ import numpy as np
 
 from unsamv2.errors import InputError
 from unsamv2.mining.granularity import granularity_scores
-from unsamv2.scenes.compose import Composition, compose, place_objects
+from unsamv2.scenes.compose import Composition, compose, place_objects, subtree_leaves
 from unsamv2.scenes.config import MAX_SIZE, MIN_SIZE, Scene, SceneConfig, SceneNode
 from unsamv2.scenes.objects import build_object
 from unsamv2.scenes.render import background, finish, paint_objects
@@ -50,7 +50,7 @@ def _group_nodes(comp: Composition, root: int, first_id: int, shape: tuple[int, 
     masks = []
     for node, _, _ in order:
         lut = np.zeros(len(comp.styles) + 1, dtype=bool)
-        lut[np.asarray(_leaves(comp.children, node)) + 1] = True
+        lut[np.asarray(subtree_leaves(comp.children, node)) + 1] = True
         mask = np.zeros(shape, dtype=bool)
         mask[window] = lut[crop]
         masks.append(mask)
@@ -66,17 +66,6 @@ def _group_nodes(comp: Composition, root: int, first_id: int, shape: tuple[int, 
         )
         for i, ((_, parent_pos, level), mask) in enumerate(zip(order, masks, strict=True))
     ]
-
-
-def _leaves(children: list[list[int]], node: int) -> list[int]:
-    stack, out = [node], []
-    while stack:
-        n = stack.pop()
-        if children[n]:
-            stack.extend(children[n])
-        else:
-            out.append(n)
-    return out
 
 
 def generate_scene(seed: int, size: int = 512, config: SceneConfig | None = None) -> Scene:
