@@ -15,12 +15,26 @@ class Sam2Baseline:
     """Wraps a ``sam2.sam2_image_predictor.SAM2ImagePredictor`` (official SAM-2 / SAM-2.1 weights).
 
     Masks are the logits thresholded at ``mask_threshold`` (SAM-2's own default, 0.0); points
-    are (x, y) pixels of the original image; ``mask_input`` is (1, 256, 256) low-res logits.
+    are (x, y) pixels of the original image; ``mask_input`` is (1, S, S) low-res logits.
     """
 
     def __init__(self, sam2_predictor: Any, mask_threshold: float = 0.0) -> None:
         self.predictor = sam2_predictor
         self.mask_threshold = float(mask_threshold)
+
+    @classmethod
+    def from_model(cls, sam2_model: Any, mask_threshold: float = 0.0) -> Sam2Baseline:
+        """Wrap a ``SAM2Base`` model (e.g. ``unsamv2.model.build_sam2(...)``) of any input size.
+
+        ``SAM2ImagePredictor`` assumes 1024-px inputs for its backbone feature sizes; they are set
+        here from ``sam2_model.image_size`` (strides 4, 8, 16), so small test configs work too.
+        """
+        from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+        predictor = SAM2ImagePredictor(sam2_model)
+        size = int(sam2_model.image_size)
+        predictor._bb_feat_sizes = [(size // 4, size // 4), (size // 8, size // 8), (size // 16, size // 16)]
+        return cls(predictor, mask_threshold)
 
     def set_image(self, image: np.ndarray) -> None:
         """Embed ``image`` (H, W, 3) uint8 RGB."""
@@ -37,10 +51,10 @@ class Sam2Baseline:
 
     def predict_single(self, point_coords: np.ndarray, point_labels: np.ndarray,
                        mask_input: np.ndarray | None = None) -> Prediction:
-        """SAM-2 with ``multimask_output=False``: masks (1, H, W) bool, iou (1,), low_res (1, 256, 256)."""
+        """SAM-2 with ``multimask_output=False``: masks (1, H, W) bool, iou (1,), low_res (1, S, S)."""
         return self._predict(point_coords, point_labels, mask_input, multimask=False)
 
     def predict_multimask(self, point_coords: np.ndarray, point_labels: np.ndarray,
                           mask_input: np.ndarray | None = None) -> Prediction:
-        """SAM-2 with ``multimask_output=True``: masks (3, H, W) bool, iou (3,), low_res (3, 256, 256)."""
+        """SAM-2 with ``multimask_output=True``: masks (3, H, W) bool, iou (3,), low_res (3, S, S)."""
         return self._predict(point_coords, point_labels, mask_input, multimask=True)

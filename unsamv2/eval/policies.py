@@ -74,7 +74,7 @@ def _check_prediction(pred: Prediction, n: int, shape: tuple[int, int], who: str
     if masks.ndim != 3 or masks.shape[0] != n or masks.shape[1:] != shape:
         raise InputError(f"{who} returned masks of shape {masks.shape}, expected {(n, *shape)}.")
     if low.ndim != 3 or low.shape[0] != n:
-        raise InputError(f"{who} returned low-res logits of shape {low.shape}, expected ({n}, 256, 256).")
+        raise InputError(f"{who} returned low-res logits of shape {low.shape}, expected ({n}, S, S).")
     return masks.astype(bool, copy=False), iou, low
 
 

@@ -8,10 +8,10 @@ SAM-2 adapter, a test double). Shapes, dtypes and coordinate order:
   ``point_labels``: (N,) int32, 1 = positive (foreground), 0 = negative (background). All clicks
   so far are passed on every call, oldest first.
 - ``mask_input``: None on the first click; afterwards, when mask feedback is on, the previous
-  click's low-resolution logits of the mask that was kept, shape (1, 256, 256) float32 (the SAM /
-  SAM-2 ``mask_input`` convention).
+  click's low-resolution logits of the mask that was kept, shape (1, S, S) float32 (the SAM /
+  SAM-2 ``mask_input`` convention; S = model input size / 4 = 256 for the 1024-px models).
 - Returned ``masks``: (G, H, W) bool at the original image size (already binarised by the
-  model's own threshold); ``iou``: (G,) float predicted IoU; ``low_res``: (G, 256, 256) float32
+  model's own threshold); ``iou``: (G,) float predicted IoU; ``low_res``: (G, S, S) float32
   logits.
 """
 
@@ -23,7 +23,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 Prediction = tuple[np.ndarray, np.ndarray, np.ndarray]
-"""``(masks (G, H, W) bool, iou (G,) float, low_res (G, 256, 256) float32)``."""
+"""``(masks (G, H, W) bool, iou (G,) float, low_res (G, S, S) float32)``, S = 256 for 1024-px models."""
 
 
 @runtime_checkable
@@ -57,12 +57,12 @@ class MultimaskPredictor(Protocol):
     def predict_single(
         self, point_coords: np.ndarray, point_labels: np.ndarray, mask_input: np.ndarray | None = None
     ) -> Prediction:
-        """SAM-2's single-mask output: masks (1, H, W), iou (1,), low_res (1, 256, 256)."""
+        """SAM-2's single-mask output: masks (1, H, W), iou (1,), low_res (1, S, S)."""
 
     def predict_multimask(
         self, point_coords: np.ndarray, point_labels: np.ndarray, mask_input: np.ndarray | None = None
     ) -> Prediction:
-        """SAM-2's three candidate masks: masks (3, H, W), iou (3,), low_res (3, 256, 256)."""
+        """SAM-2's three candidate masks: masks (3, H, W), iou (3,), low_res (3, S, S)."""
 
 
 @runtime_checkable
