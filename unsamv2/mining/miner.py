@@ -1,0 +1,166 @@
+"""The miner: granularity-aware divide and conquer on one image (DESIGN.md 2.1).
+
+    miner = Miner(MinerConfig())          # loads the backbone once
+    masks = miner.mine(image)             # image (H, W, 3) uint8 RGB -> list[MinedMask]
+    rows = to_mask_records(masks)         # elements of the mask table's ``masks`` column
+
+Per image: divide (MaskCut on the image's patch grid, upsampled to the image) -> instance-part
+relation -> per instance: conquer (merge levels inside the instance box, coverage filter), NMS of
+the conquer masks, protected NMS of conquer masks + divide parts against the instance, optional
+refinement, granularity within the group. Deterministic for a config; no state is kept between
+images, so one Miner can serve many images (and be rebuilt from its config in any worker).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from unsamv2.errors import InputError
+from unsamv2.mining.config import MinedMask, MinerConfig
+from unsamv2.mining.conquer import conquer_instance, instance_box
+from unsamv2.mining.features import FeatureBackbone, check_rgb
+from unsamv2.mining.granularity import granularity_scores
+from unsamv2.mining.maskcut import maskcut
+from unsamv2.mining.masks import (
+    LabelLayers,
+    area_order,
+    bbox_of,
+    instance_part_relation,
+    nms_from_iou,
+    upsample_masks,
+)
+
+
+def build_backbone(config: MinerConfig) -> FeatureBackbone:
+    """The feature backbone named by ``config`` (DINO weights are loaded here, once)."""
+    if config.backbone == "descriptor":
+        from unsamv2.mining.features import PatchDescriptor
+
+        return PatchDescriptor(patch_size=config.effective_patch_size)
+    from unsamv2.mining.dino import load_dino_backbone
+
+    return load_dino_backbone(
+        config.backbone,
+        config.backbone_weights or "",
+        arch=config.backbone_arch,
+        device=config.device,
+        patch_size=config.patch_size,
+    )
+
+
+class Miner:
+    """Mine (mask, granularity) pseudo-labels from single images; see the module docstring."""
+
+    def __init__(self, config: MinerConfig | None = None, backbone: FeatureBackbone | None = None):
+        self.config = config or MinerConfig()
+        self.backbone = backbone if backbone is not None else build_backbone(self.config)
+
+    def divide(self, image: np.ndarray) -> np.ndarray:
+        """MaskCut candidates (K, H, W) bool of ``image`` (H, W, 3) uint8, in discovery order."""
+        cfg = self.config
+        image = check_rgb(image)
+        feats = self.backbone.features(image, cfg.effective_divide_long_side)
+        if not np.isfinite(feats).all():
+            raise InputError("the backbone produced NaN or infinite features; check its weights.")
+        if feats.shape[0] * feats.shape[1] < 3:
+            return np.zeros((0, *image.shape[:2]), dtype=bool)
+        found = maskcut(
+            feats, cfg.tau, cfg.rounds, max_iou=cfg.maskcut_max_iou,
+            min_area=cfg.maskcut_min_area, masking=cfg.masking, device=cfg.device,
+        )
+        masks = upsample_masks(found.masks, image.shape[0], image.shape[1])
+        return masks[masks.reshape(len(masks), -1).any(axis=1)]
+
+    def mine(self, image: np.ndarray) -> list[MinedMask]:
+        """All mined masks of ``image`` (H, W, 3) uint8 RGB, grouped by instance (instance first)."""
+        image = check_rgb(image)
+        candidates = self.divide(image)
+        relation = instance_part_relation(
+            candidates, self.config.instance_min_area, self.config.containment
+        )
+        out: list[MinedMask] = []
+        for group_id, (inst, parts) in enumerate(relation.items()):
+            out.extend(self._mine_instance(image, candidates[inst], candidates[parts], group_id))
+        return out
+
+    def _mine_instance(
+        self, image: np.ndarray, instance: np.ndarray, divide_parts: np.ndarray, group_id: int
+    ) -> list[MinedMask]:
+        cfg = self.config
+        if cfg.refine:
+            from unsamv2.mining.refine import refine_mask
+
+            instance = refine_mask(image, instance)
+        levels = conquer_instance(
+            image, instance, self.backbone, long_side=cfg.conquer_long_side,
+            thresholds=cfg.thresholds, min_size=cfg.min_region_patches, coverage=cfg.coverage,
+        )
+        y0, x0, y1, x1 = levels.box
+        for p in divide_parts:  # the frame holds the instance box and every divide part
+            py0, px0, py1, px1 = instance_box(p)
+            y0, x0, y1, x1 = min(y0, py0), min(x0, px0), max(y1, py1), max(x1, px1)
+        frame = LabelLayers(y1 - y0, x1 - x0)
+        level_of: dict[int, int] = {}
+        cy0, cx0, cy1, cx1 = levels.box
+        for li, labels in enumerate(levels.labels):
+            padded = np.full((y1 - y0, x1 - x0), -1, dtype=np.int32)
+            padded[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0] = labels
+            level_of.update({i: li for i in frame.add_layer(padded)})
+        inst_id = frame.add_mask(instance[y0:y1, x0:x1])
+        part_ids = [frame.add_mask(p[y0:y1, x0:x1]) for p in divide_parts]
+        iou, areas = frame.ious()
+        conquer_ids = np.array(sorted(level_of), dtype=np.int64)
+        kept = nms_from_iou(iou, conquer_ids[area_order(areas[conquer_ids])], cfg.nms_iou)
+        normal = np.array(kept + part_ids, dtype=np.int64)
+        order = normal[area_order(areas[normal])] if normal.size else normal
+        order = np.array([i for i in order if iou[i, inst_id] <= cfg.protected_nms_iou], dtype=np.int64)
+        final_parts = nms_from_iou(iou, order, cfg.nms_iou)
+        n_levels = max(1, len(levels.labels))
+        members = [inst_id, *final_parts]
+        masks = []
+        for i in members:
+            full = np.zeros(image.shape[:2], dtype=bool)
+            full[y0:y1, x0:x1] = frame.mask(i)
+            if cfg.refine and i != inst_id:
+                from unsamv2.mining.refine import refine_mask
+
+                full = refine_mask(image, full)
+            masks.append(full)
+        areas_px = np.array([int(m.sum()) for m in masks], dtype=np.int64)
+        g = granularity_scores(areas_px)
+        result = []
+        for k, (i, m) in enumerate(zip(members, masks, strict=True)):
+            if i == inst_id:
+                origin, score = "divide", 1.0
+            elif i in level_of:
+                same = {level_of[j] for j in conquer_ids.tolist() if iou[i, j] > cfg.nms_iou}
+                origin, score = "conquer", len(same | {level_of[i]}) / n_levels
+            else:
+                origin, score = "part", 1.0
+            result.append(MinedMask(
+                mask=m, bbox=bbox_of(m), area=int(areas_px[k]), granularity=float(g[k]),
+                instance_id=group_id, is_part=i != inst_id, origin=origin, score=float(score),
+            ))
+        return [r for r in result if r.area > 0]
+
+
+def to_mask_records(masks: list[MinedMask]) -> list[dict[str, Any]]:
+    """Mask-table elements (``unsamv2.data.schema.mask_record``) of mined masks, RLE-encoded."""
+    from unsamv2.data.rle import encode_rles
+    from unsamv2.data.schema import mask_record
+
+    if not masks:
+        return []
+    shapes = {m.mask.shape for m in masks}
+    if len(shapes) != 1:
+        raise InputError(f"all masks of one image must have the same size, got {sorted(shapes)}.")
+    rles = encode_rles(np.stack([m.mask for m in masks]))
+    return [
+        mask_record(
+            rle, m.bbox, m.area, granularity=m.granularity, instance_id=m.instance_id,
+            is_part=m.is_part, origin=m.origin, score=m.score,
+        )
+        for rle, m in zip(rles, masks, strict=True)
+    ]
