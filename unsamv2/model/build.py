@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -105,15 +107,31 @@ def _device(device: str) -> Any:
     return dev
 
 
+@contextmanager
+def _seeded(seed: int | None) -> Iterator[None]:
+    """Run the block with torch's CPU RNG seeded, restoring the global RNG state afterwards."""
+    import torch
+
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
 def build_model(config: str = "tiny", checkpoint: str | None = None, adapter: str | None = None,
-                device: str = "cpu", **overrides: Any) -> UnSAMv2Model:
+                device: str = "cpu", seed: int | None = None, **overrides: Any) -> UnSAMv2Model:
     """Build an :class:`UnSAMv2Model` in eval mode with SAM-2 frozen and the adapter trainable.
 
     config: see the module docstring. checkpoint: a SAM-2.1 checkpoint, an official UnSAMv2
     checkpoint, or one saved from this model (``{"model": state_dict}``; local path or s3://),
     loaded strictly with ``torch.load(weights_only=True)``; a plain SAM-2 checkpoint leaves the
     adapter at its initialisation. adapter: our safetensors adapter file, loaded after the
-    checkpoint. overrides: extra ``model:`` keys (e.g. ``lora_rank=4``, ``image_size=512``).
+    checkpoint. seed: initialise the weights from this seed without touching the global RNG
+    (default: 0 for ``"tiny"`` without checkpoint, so that random tiny model is reproducible and
+    an adapter trained on it can be applied again; otherwise the global RNG). overrides: extra
+    ``model:`` keys (e.g. ``lora_rank=4``, ``image_size=512``).
     Without checkpoint and adapter the weights are random (fine for tests, useless otherwise).
     """
     from hydra.utils import instantiate
@@ -122,8 +140,11 @@ def build_model(config: str = "tiny", checkpoint: str | None = None, adapter: st
     from unsamv2.model.checkpoint import load_checkpoint
 
     dev = _device(device)
+    if seed is None and config == "tiny" and checkpoint is None:
+        seed = 0
     try:
-        model = instantiate(model_config(config, **overrides), _recursive_=True)
+        with _seeded(seed):
+            model = instantiate(model_config(config, **overrides), _recursive_=True)
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - a bad YAML surfaces as any error of the classes

@@ -26,7 +26,7 @@ ArrayLike = Any
 
 
 def as_granularities(granularity: float | Sequence[float] | np.ndarray) -> np.ndarray:
-    """A float or a sequence of floats in [0, 1] -> (G,) float32; InputError otherwise."""
+    """A float or a sequence of floats in [0, 1] -> (G,) float64; InputError otherwise."""
     try:
         values = np.asarray(granularity, dtype=np.float64).reshape(-1)
     except (TypeError, ValueError) as exc:
@@ -38,7 +38,7 @@ def as_granularities(granularity: float | Sequence[float] | np.ndarray) -> np.nd
     if bad.size:
         raise InputError(f"granularity {bad[0]:g} is outside [0, 1]; use values like 0.1 (a part) "
                          "... 1.0 (the whole object).")
-    return values.astype(np.float32)
+    return values
 
 
 IMAGE_MEAN = (0.485, 0.456, 0.406)
@@ -141,7 +141,9 @@ class UnSAMv2Predictor:
         """B independent prompt sets on the current image in one decoder call.
 
         point_coords (B, N, 2) float (x, y) image pixels; point_labels (B, N) int (1, 0, or -1
-        for padding when click counts differ); granularity (B,) in [0, 1]; mask_input
+        for padding when click counts differ — SAM's "not a point" token, which still takes part
+        in attention, so a padded row is close to but not bit-equal to the unpadded prompt);
+        granularity (B,) in [0, 1]; mask_input
         (B, S/4, S/4) or (B, 1, S/4, S/4) logits or None. Returns masks (B, H, W) bool (None
         if ``return_masks`` is False), IoU (B,), low-res logits (B, S/4, S/4).
         """
@@ -164,7 +166,8 @@ class UnSAMv2Predictor:
             side = self.model.low_res_size
             mask_t = torch.tensor(np.asarray(mask_input, dtype=np.float32), device=dev)
             mask_t = mask_t.reshape(coords.shape[0], 1, side, side)
-        out = self.model.decode(self.features, coords_t, labels_t, torch.as_tensor(g, device=dev),
+        out = self.model.decode(self.features, coords_t, labels_t,
+                                torch.tensor(g, dtype=torch.float32, device=dev),
                                 mask_t, multimask_iou=self.multimask_iou)
         low_res = out.low_res_logits
         masks = None
