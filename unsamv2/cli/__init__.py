@@ -20,6 +20,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "unsamv2.cli.table",
     "unsamv2.cli.info",
     "unsamv2.cli.segment",
+    "unsamv2.cli.mine_image",
 )
 
 

@@ -1,1 +1,35 @@
-"""unsamv2.mining"""
+"""Mining: granularity-aware divide and conquer (DESIGN.md 2.1).
+
+Public API (imported lazily, so ``import unsamv2.mining`` stays cheap)::
+
+    from unsamv2.mining import Miner, MinerConfig, MinedMask, to_mask_records
+    from unsamv2.mining.conquer import merge_regions
+    from unsamv2.mining.granularity import granularity_scores
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_EXPORTS = {
+    "Miner": "unsamv2.mining.miner",
+    "build_backbone": "unsamv2.mining.miner",
+    "to_mask_records": "unsamv2.mining.miner",
+    "MinerConfig": "unsamv2.mining.config",
+    "MinedMask": "unsamv2.mining.config",
+    "merge_regions": "unsamv2.mining.merging",
+    "maskcut": "unsamv2.mining.maskcut",
+    "granularity_scores": "unsamv2.mining.granularity",
+    "PatchDescriptor": "unsamv2.mining.features",
+    "load_dino_backbone": "unsamv2.mining.dino",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'unsamv2.mining' has no attribute {name!r}")
