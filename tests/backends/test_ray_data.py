@@ -1,0 +1,69 @@
+"""The mine job on local Ray (2 CPUs): same rows as local, reruns, a killed actor, S3 output."""
+
+import os
+
+import pytest
+from support.broken_images import write_broken_images
+
+from unsamv2.data import read_mask_table
+from unsamv2.pipeline.job import MineJob, run_mine
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(moto_s3):
+    import ray
+
+    from unsamv2.backends.ray_data import init_ray
+
+    init_ray(None, include_dashboard=False, num_cpus=2)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("in")
+    return folder, write_broken_images(folder)
+
+
+def _job(folder, out, **kw):
+    return MineJob(str(folder), str(out), shard_size=3, miner_kind="noop", backend="ray", actors=2, **kw)
+
+
+def _rows(table):
+    return sorted(table.drop_columns(["producer_config_hash"]).to_pylist(), key=lambda r: r["image_id"])
+
+
+def test_ray_matches_local_and_reruns_skip(ray_cluster, inputs, tmp_path):
+    folder, expected = inputs
+    local = run_mine(MineJob(str(folder), str(tmp_path / "local"), shard_size=3, miner_kind="noop"))
+    summary = run_mine(_job(folder, tmp_path / "ray"))
+    assert summary.images == local.images == len(expected) and summary.errors == local.errors
+    assert _rows(read_mask_table(str(tmp_path / "ray"))) == _rows(read_mask_table(str(tmp_path / "local")))
+    again = run_mine(_job(folder, tmp_path / "ray"))
+    assert (again.shards_written, again.shards_skipped) == (0, 4)
+
+
+def test_actor_killed_mid_shard_still_gives_a_complete_duplicate_free_table(ray_cluster, inputs, tmp_path, monkeypatch):
+    folder, expected = inputs
+    once = tmp_path / "died-once"
+    monkeypatch.setenv("UNSAMV2_FAULT_DIE_AFTER", "2")
+    monkeypatch.setenv("UNSAMV2_FAULT_ONCE_FILE", str(once))
+    summary = run_mine(_job(folder, tmp_path / "out", batch_size=3))
+    assert once.exists()  # an actor really exited mid-run
+    table = read_mask_table(str(tmp_path / "out"))
+    ids = table.column("image_id").to_pylist()
+    assert len(ids) == len(set(ids)) == len(expected)
+    assert sorted(os.path.basename(u) for u in table.column("image_uri").to_pylist()) == sorted(expected)
+    assert summary.images == len(expected)
+
+
+def test_ray_run_writes_to_s3(ray_cluster, inputs, s3_bucket):
+    folder, expected = inputs
+    out = f"{s3_bucket}/mined"
+    summary = run_mine(_job(folder, out))
+    table = read_mask_table(out)
+    assert table.num_rows == len(expected) == summary.images
+    assert run_mine(_job(folder, out)).shards_written == 0

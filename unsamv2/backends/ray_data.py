@@ -1,0 +1,170 @@
+"""The Ray Data backend: the ``MinerStage`` as a pool of Ray actors that load the miner once.
+
+The manifest rows of the pending shards stream through ``map_batches`` with a callable class
+(:class:`MinerActor`) and ``compute=ActorPoolStrategy(size=actors)``; each actor declares the
+stage's CPUs and (fractional) GPUs, reads and decodes its images itself, and emits mask-table rows,
+which the driver assembles into shards. Actors restart and their tasks retry on failure
+(``max_restarts`` / ``max_task_retries``); the assembler drops duplicates, so a killed actor costs
+time, never rows.
+
+Metrics (Prometheus, shown in the Ray dashboard's Metrics view when Prometheus/Grafana are set up;
+Ray prefixes them with ``ray_``): ``unsamv2_miner_images`` (tag ``status``),
+``unsamv2_miner_masks``, ``unsamv2_miner_errors`` (tag ``reason``),
+``unsamv2_miner_seconds_per_image`` (histogram).
+
+Fault injection for tests: with ``UNSAMV2_FAULT_DIE_AFTER=K`` and ``UNSAMV2_FAULT_ONCE_FILE=PATH``
+an actor exits abruptly after its K-th image, once per PATH (the file records that it happened).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from unsamv2.pipeline.assemble import ShardAssembler
+from unsamv2.pipeline.manifest import read_shard_entries
+from unsamv2.pipeline.stage import MinerStage
+
+FORWARDED_ENV_PREFIXES = ("UNSAMV2_",)
+FORWARDED_ENV = ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION")
+
+
+@dataclass(frozen=True)
+class RayMiningOptions:
+    """How to run the stage on Ray. ``address=None`` starts (or reuses) a local Ray instance."""
+
+    address: str | None = None
+    actors: int = 1
+    batch_size: int = 4
+    max_restarts: int = 4
+    include_dashboard: bool = True
+
+
+def _forwarded_env() -> dict[str, str]:
+    """Non-secret settings the workers need (fault hooks, S3 endpoint); never credentials."""
+    return {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV_PREFIXES) or k in FORWARDED_ENV}
+
+
+def init_ray(address: str | None = None, *, include_dashboard: bool = True, num_cpus: int | None = None) -> str | None:
+    """Connect to the Ray cluster at ``address`` or start a local one; returns the dashboard URL.
+
+    Reuses an already initialised Ray. A local instance binds the dashboard to 127.0.0.1.
+    """
+    import ray
+
+    runtime_env = {"env_vars": _forwarded_env()}
+    if address:
+        ctx = ray.init(address=address, runtime_env=runtime_env, ignore_reinit_error=True)
+    else:
+        ctx = ray.init(num_cpus=num_cpus, include_dashboard=include_dashboard, dashboard_host="127.0.0.1",
+                       runtime_env=runtime_env, ignore_reinit_error=True)
+    url = ctx.address_info.get("webui_url") if include_dashboard else None
+    return f"http://{url}" if url and "://" not in url else (url or None)
+
+
+class _Metrics:
+    def __init__(self) -> None:
+        from ray.util.metrics import Counter, Histogram
+
+        self.images = Counter("unsamv2_miner_images", description="Images mined, by status.", tag_keys=("status",))
+        self.masks = Counter("unsamv2_miner_masks", description="Masks mined.")
+        self.errors = Counter("unsamv2_miner_errors", description="Images that failed, by reason.", tag_keys=("reason",))
+        self.seconds = Histogram("unsamv2_miner_seconds_per_image", description="Seconds to read, decode and mine one image.",
+                                 boundaries=[0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60])
+
+    def record(self, row: dict[str, Any]) -> None:
+        self.images.inc(1, tags={"status": row["status"]})
+        if row["masks"]:
+            self.masks.inc(len(row["masks"]))
+        if row["error"]:
+            self.errors.inc(1, tags={"reason": row["error"]})
+        self.seconds.observe(row["mine_seconds"])
+
+
+class _FaultInjector:
+    """Exit the process after K images, once per marker file (see module docstring)."""
+
+    def __init__(self) -> None:
+        after = os.environ.get("UNSAMV2_FAULT_DIE_AFTER")
+        self.after = int(after) if after else None
+        self.once_file = os.environ.get("UNSAMV2_FAULT_ONCE_FILE")
+        self.seen = 0
+
+    def tick(self) -> None:
+        if self.after is None or self.once_file is None:
+            return
+        self.seen += 1
+        if self.seen >= self.after:
+            try:
+                fd = os.open(self.once_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                self.after = None  # already happened once
+                return
+            os.close(fd)
+            os._exit(17)
+
+
+class MinerActor:
+    """Ray Data callable class: one per actor; builds the miner once, mines batches of entries."""
+
+    def __init__(self, stage: MinerStage) -> None:
+        self.stage = stage
+        self.stage.setup()
+        self.metrics = _Metrics()
+        self.faults = _FaultInjector()
+
+    def _on_image(self, row: dict[str, Any]) -> None:
+        self.metrics.record(row)
+        self.faults.tick()
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        return self.stage.process_batch(batch, on_image=self._on_image)
+
+
+def run_stage_ray(stage: MinerStage, output_uri: str, pending: list[int], assembler: ShardAssembler,
+                  options: RayMiningOptions) -> str | None:
+    """Mine the pending shards with a Ray actor pool; returns the Ray dashboard URL."""
+    import ray.data
+
+    dashboard = init_ray(options.address, include_dashboard=options.include_dashboard)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    # Shard ids in, manifest entries out: a light task that reserves no CPU (so it never waits behind
+    # actors that hold every CPU) reads each pending shard's row group of the manifest.
+    ds = ray.data.from_items([{"shard": s} for s in pending], override_num_blocks=min(len(pending), 200))
+    ds = ds.map_batches(functools.partial(_shard_entries, output_uri), batch_size=1, batch_format="pyarrow",
+                        num_cpus=0)
+    with warnings.catch_warnings():
+        # Ray 2.60 has no named parameters for actor restarts/retries yet; the defaults are unbounded,
+        # which would retry a poison image forever, so bound them through the remote args.
+        warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
+        ds = _map_miner(ds, stage, options)
+    for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+        assembler.add(batch)
+    return dashboard
+
+
+def _shard_entries(output_uri: str, batch: pa.Table) -> pa.Table:
+    """Manifest entries of the shards in ``batch`` (a table with a ``shard`` column)."""
+    return pa.concat_tables([read_shard_entries(output_uri, int(s)) for s in batch.column("shard").to_pylist()])
+
+
+def _map_miner(ds: Any, stage: MinerStage, options: RayMiningOptions) -> Any:
+    import ray.data
+
+    return ds.map_batches(
+        MinerActor,
+        fn_constructor_kwargs={"stage": stage},
+        batch_size=options.batch_size,
+        batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(size=options.actors),
+        num_cpus=stage.resources.cpus,
+        num_gpus=stage.resources.gpus,
+        max_restarts=options.max_restarts,
+        max_task_retries=options.max_restarts,
+        runtime_env={"env_vars": _forwarded_env()},  # this run's settings, also on a long-lived cluster
+    )

@@ -1,0 +1,177 @@
+"""The ``mine`` job: plan the manifest, run the ``MinerStage`` on a backend, write the mask table.
+
+:func:`run_mine` is what the CLI (``unsamv2 mine``) and the Prefect flow (``mine``) call. Shards
+that already have a ``_SUCCESS`` marker are skipped, so a rerun only computes what is missing.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from unsamv2.data import storage
+from unsamv2.data.shards import is_complete
+from unsamv2.errors import InputError
+from unsamv2.pipeline.assemble import RunCounters, ShardAssembler
+from unsamv2.pipeline.decode import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE
+from unsamv2.pipeline.manifest import ManifestInfo, ensure_manifest
+from unsamv2.pipeline.stage import ImageMiner, MinerStage, Resources, noop_miner
+
+SUMMARY_FILE = "summary.json"
+
+
+def _default_miner_config() -> Any:
+    from unsamv2.mining import MinerConfig
+
+    return MinerConfig()
+
+
+@dataclass(frozen=True)
+class MineJob:
+    """Everything a mining run needs, validated once. ``miner`` is a ``unsamv2.mining.MinerConfig``.
+
+    ``miner_kind="noop"`` runs the engine with a miner that finds nothing (overhead benchmarks).
+    """
+
+    input_uri: str
+    output_uri: str
+    shard_size: int = 256
+    backend: Literal["local", "ray"] = "local"
+    batch_size: int = 4
+    actors: int = 1
+    cpus_per_actor: float = 1.0
+    gpus_per_actor: float = 0.0
+    ray_address: str | None = None
+    max_restarts: int = 4
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    min_side: int = DEFAULT_MIN_SIDE
+    miner_kind: Literal["unsamv2", "noop"] = "unsamv2"
+    miner: Any = None
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.shard_size >= 1, f"shard_size must be at least 1, got {self.shard_size}"),
+            (self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}"),
+            (self.actors >= 1, f"actors must be at least 1, got {self.actors}"),
+            (self.backend in ("local", "ray"), f"backend must be 'local' or 'ray', got {self.backend!r}"),
+            (self.miner_kind in ("unsamv2", "noop"), f"miner_kind must be 'unsamv2' or 'noop', got {self.miner_kind!r}"),
+            (self.max_restarts >= 0, f"max_restarts must be >= 0, got {self.max_restarts}"),
+            (self.input_uri.rstrip("/") != self.output_uri.rstrip("/"), "the output must differ from the input"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise InputError(message + "; fix the mining parameters.")
+        Resources(self.cpus_per_actor, self.gpus_per_actor)  # validates
+        if self.miner is None and self.miner_kind == "unsamv2":
+            object.__setattr__(self, "miner", _default_miner_config())
+
+    def stage(self) -> MinerStage:
+        """The stage this job runs (picklable: the miner is built in ``setup()`` on the worker)."""
+        factory: Callable[[], ImageMiner] = (
+            noop_miner if self.miner_kind == "noop" else functools.partial(method_miner, self.miner)
+        )
+        return MinerStage(factory, resources=Resources(self.cpus_per_actor, self.gpus_per_actor),
+                          max_pixels=self.max_pixels, min_side=self.min_side)
+
+
+class MethodMiner:
+    """Adapts ``unsamv2.mining.Miner`` (the UnSAMv2 divide-and-conquer miner) to the stage."""
+
+    def __init__(self, config: Any) -> None:
+        from unsamv2.mining import Miner
+
+        self._config = config
+        self._miner = Miner(config)
+
+    def mine_records(self, image: Any) -> list[dict[str, Any]]:
+        from unsamv2.mining import to_mask_records
+
+        return to_mask_records(self._miner.mine(image))
+
+    def config_hash(self) -> str:
+        return self._config.config_hash()
+
+
+def method_miner(config: Any) -> MethodMiner:
+    """Factory of :class:`MethodMiner` (picklable through ``functools.partial``)."""
+    return MethodMiner(config)
+
+
+@dataclass(frozen=True)
+class MineSummary:
+    """What a run did. ``shards_skipped`` were complete before it started."""
+
+    output_uri: str
+    images_total: int
+    shards_total: int
+    shards_skipped: int
+    shards_written: int
+    images: int
+    ok_images: int
+    masks: int
+    errors: dict[str, int]
+    seconds: float
+    images_per_second: float
+    mine_seconds_per_image: float
+    duplicates_dropped: int
+    skipped_non_images: int
+    dashboard_url: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+
+ProgressFn = Callable[[int, int, RunCounters], None]
+
+
+def run_mine(job: MineJob, on_progress: ProgressFn | None = None) -> MineSummary:
+    """Run the job: manifest → pending shards → backend → shards + ``summary.json`` under the output.
+
+    ``on_progress(shards_done, shards_total, counters)`` is called after every shard written.
+    """
+    start = time.perf_counter()
+    info = ensure_manifest(job.input_uri, job.output_uri, job.shard_size)
+    pending = [s for s in range(info.num_shards) if not is_complete(job.output_uri, s)]
+    skipped = info.num_shards - len(pending)
+
+    def written(_shard: int, counters: RunCounters) -> None:
+        if on_progress is not None:
+            on_progress(skipped + counters.shards_written, info.num_shards, counters)
+
+    assembler = ShardAssembler(job.output_uri, info, pending, on_shard_written=written)
+    dashboard = _run_backend(job, info, pending, assembler) if pending else None
+    if assembler.remaining:
+        raise RuntimeError(f"shards {assembler.remaining} did not receive all their rows; rerun to complete them")
+    summary = _summarise(job, info, skipped, assembler.counters, time.perf_counter() - start, dashboard)
+    storage.write_text(storage.join(job.output_uri, SUMMARY_FILE), summary.to_json())
+    return summary
+
+
+def _run_backend(job: MineJob, info: ManifestInfo, pending: list[int], assembler: ShardAssembler) -> str | None:
+    if job.backend == "local":
+        from unsamv2.backends.local import run_stage_local
+
+        run_stage_local(job.stage(), job.output_uri, pending, assembler, batch_size=job.batch_size)
+        return None
+    from unsamv2.backends.ray_data import RayMiningOptions, run_stage_ray
+
+    options = RayMiningOptions(address=job.ray_address, actors=job.actors, batch_size=job.batch_size,
+                               max_restarts=job.max_restarts)
+    return run_stage_ray(job.stage(), job.output_uri, pending, assembler, options)
+
+
+def _summarise(job: MineJob, info: ManifestInfo, skipped: int, c: RunCounters, seconds: float,
+               dashboard: str | None) -> MineSummary:
+    return MineSummary(
+        output_uri=job.output_uri, images_total=info.num_images, shards_total=info.num_shards,
+        shards_skipped=skipped, shards_written=c.shards_written, images=c.images, ok_images=c.ok_images,
+        masks=c.masks, errors=dict(sorted(c.errors.items())), seconds=round(seconds, 3),
+        images_per_second=round(c.images / seconds, 3) if seconds > 0 else 0.0,
+        mine_seconds_per_image=round(c.mine_seconds / c.images, 4) if c.images else 0.0,
+        duplicates_dropped=c.duplicates_dropped, skipped_non_images=info.skipped_non_images,
+        dashboard_url=dashboard,
+    )
