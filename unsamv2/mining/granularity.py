@@ -32,5 +32,7 @@ def granularity_scores(areas: Sequence[float] | np.ndarray) -> np.ndarray:
     lo, hi = root.min(), root.max()
     if hi - lo <= 0.0:
         return np.full(a.shape, G_MAX)
-    g = G_MIN + (G_MAX - G_MIN) * (root - lo) / (hi - lo)
-    return np.clip(g, G_MIN, G_MAX)
+    g = np.clip(G_MIN + (G_MAX - G_MIN) * (root - lo) / (hi - lo), G_MIN, G_MAX)
+    g[root == hi] = G_MAX  # exact ends, free of rounding: the largest mask is exactly 1.0
+    g[root == lo] = G_MIN
+    return g
