@@ -39,7 +39,7 @@ def _v3(dim: int, depth: int, heads: int, ratio: float = 4.0, swiglu: bool = Fal
         d = int(hidden * 2 / 3)
         hidden = d + (-d % align)
     return ViTSpec("dinov3", dim, depth, heads, 16, "swiglu" if swiglu else "mlp", hidden, 4,
-                   mask_k_bias=True, norm_eps=1e-5, local_cls_norm=local_cls_norm)
+                   pos_grid=0, mask_k_bias=True, norm_eps=1e-5, local_cls_norm=local_cls_norm)
 
 
 #: The released architectures, by family and short name.
