@@ -32,7 +32,7 @@ install: $(VENV)/.stamp-base
 install-dev: $(VENV)/.stamp-dev
 
 demo: install
-	$(VENV)/bin/unsamv2 demo
+	$(PY) -m flows.demo
 
 test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,0 +1,1 @@
+"""Prefect flows: the deployable entry points (see prefect.yaml)."""

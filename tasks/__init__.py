@@ -1,0 +1,1 @@
+"""Prefect tasks: thin adapters over the ``unsamv2`` library that pass URIs, ids and counts."""

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 # Order is the order of ``unsamv2 --help``.
 _COMMAND_MODULES: tuple[str, ...] = (
-    "unsamv2.cli.demo",
     "unsamv2.cli.scenes",
+    "unsamv2.cli.mine",
     "unsamv2.cli.table",
     "unsamv2.cli.info",
     "unsamv2.cli.segment",

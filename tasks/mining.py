@@ -1,0 +1,94 @@
+"""Prefect tasks of the ``mine`` flow: plan, mine shards, statistics, publish.
+
+Each task is a thin call into the library and returns small JSON-able values (URIs, counts).
+Mining is idempotent (finished shards have markers), so a Prefect retry resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+
+
+@task(name="plan-manifest", retries=2, retry_delay_seconds=5)
+def plan_manifest(input_uri: str, output_uri: str, shard_size: int) -> dict[str, int]:
+    """List the input once (streaming), cut it into shards, persist the plan; counts out."""
+    from unsamv2.pipeline.manifest import ensure_manifest
+
+    info = ensure_manifest(input_uri, output_uri, shard_size)
+    get_run_logger().info("manifest: %d images in %d shards (%d non-image names skipped)",
+                          info.num_images, info.num_shards, info.skipped_non_images)
+    return {"images": info.num_images, "shards": info.num_shards, "skipped_non_images": info.skipped_non_images}
+
+
+@task(name="connect-ray", retries=2, retry_delay_seconds=10)
+def connect_ray(ray_address: str | None) -> str | None:
+    """Start a local Ray or join the cluster at ``ray_address``; returns the dashboard URL."""
+    from unsamv2.backends.ray_data import init_ray
+
+    url = init_ray(ray_address)
+    get_run_logger().info("Ray dashboard: %s", url or "(not available)")
+    return url
+
+
+@task(name="mine-shards", retries=1, retry_delay_seconds=10)
+def mine_shards(job: dict[str, Any], run_key: str) -> dict[str, Any]:
+    """Mine every unfinished shard; updates a progress artifact; returns the run summary."""
+    from unsamv2.mining import MinerConfig
+    from unsamv2.pipeline.job import MineJob, run_mine
+
+    logger = get_run_logger()
+    params = dict(job)  # never mutate the task's input: a retry gets the same dict
+    miner_params = params.pop("miner")
+    miner = MinerConfig(**miner_params) if params.get("miner_kind", "unsamv2") == "unsamv2" else None
+    mine_job = MineJob(**params, miner=miner)
+    artifact = create_progress_artifact(0.0, key=f"{run_key}-progress", description=f"shards of {mine_job.output_uri}")
+
+    def progress(done: int, total: int, counters: Any) -> None:
+        update_progress_artifact(artifact, 100.0 * done / max(total, 1))
+        logger.info("shard %d/%d done: %d images, %d masks, %d errors this run", done, total,
+                    counters.images, counters.masks, sum(counters.errors.values()))
+
+    summary = run_mine(mine_job, on_progress=progress)
+    update_progress_artifact(artifact, 100.0)
+    return asdict(summary)
+
+
+@task(name="table-statistics", retries=1)
+def table_statistics(table_uri: str, out_uri: str, val_fraction: float) -> dict[str, Any]:
+    """Dask statistics and the train/val split of the mask table; returns the stats (small dict)."""
+    from unsamv2.data.stats import compute_stats
+
+    return asdict(compute_stats(table_uri, out_uri, val_fraction=val_fraction))
+
+
+@task(name="publish-mining-summary")
+def publish_mining_summary(summary: dict[str, Any], stats: dict[str, Any] | None, run_key: str) -> None:
+    """Table + Markdown artifacts: images, masks, errors by reason, masks per image, throughput."""
+    rows = [
+        {"metric": "images (this run)", "value": summary["images"]},
+        {"metric": "ok images (this run)", "value": summary["ok_images"]},
+        {"metric": "masks (this run)", "value": summary["masks"]},
+        {"metric": "masks per ok image", "value": round(summary["masks"] / max(summary["ok_images"], 1), 2)},
+        {"metric": "images per second", "value": summary["images_per_second"]},
+        {"metric": "seconds per image (mining)", "value": summary["mine_seconds_per_image"]},
+        {"metric": "shards written / skipped / total",
+         "value": f"{summary['shards_written']} / {summary['shards_skipped']} / {summary['shards_total']}"},
+    ] + [{"metric": f"errors: {k}", "value": v} for k, v in summary["errors"].items()]
+    create_table_artifact(rows, key=f"{run_key}-summary", description=f"mining of {summary['output_uri']}")
+    lines = [f"# Mining summary\n\nTable: `{summary['output_uri']}`\n", "| metric | value |", "|---|---|"]
+    lines += [f"| {r['metric']} | {r['value']} |" for r in rows]
+    if stats:
+        lines += ["", f"Whole table: {stats['images']} images, {stats['ok_images']} ok, {stats['masks']} masks; "
+                      f"split train={stats['split'].get('train', 0)} val={stats['split'].get('val', 0)}."]
+    if summary.get("dashboard_url"):
+        lines += ["", f"Ray dashboard: {summary['dashboard_url']}"]
+    create_markdown_artifact("\n".join(lines), key=f"{run_key}-report", description="mining report")
