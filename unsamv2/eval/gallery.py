@@ -80,3 +80,36 @@ def gallery_item(predictor: GranularityPredictor, dataset: str, sample: EvalSamp
     caption = f"{dataset} image {sample.image_id}, object {sample.ids[k]}: first click, masks at g = " + \
         ", ".join(f"{g:g}" for g in granularities)
     return GalleryItem(dataset, sample.image_id, sample.ids[k], caption, png)
+
+
+def click_rule_figure(image: np.ndarray, gt: np.ndarray, pred: np.ndarray,
+                      ignore: np.ndarray | None = None) -> bytes:
+    """PNG bytes explaining one simulated click: ground truth vs prediction, the FN and FP
+    distance maps (1-px padded, ignore excluded), and the click the rule places."""
+    from matplotlib.figure import Figure
+    from scipy.ndimage import distance_transform_edt
+
+    valid = np.ones_like(gt) if ignore is None else ~ignore
+    fn, fp = gt & ~pred & valid, pred & ~gt & valid
+    maps = [distance_transform_edt(np.pad(m, 1))[1:-1, 1:-1] for m in (fn, fp)]
+    x, y, label = next_click(gt, pred, ignore=ignore)
+    panels = [overlay(overlay(image, gt, GT_COLOUR, 0.35), pred, PRED_COLOUR, 0.35), *maps]
+    y0, y1, x0, x1 = _crop_box([gt, pred], gt.shape)
+    titles = ["ground truth (green), prediction (blue)",
+              f"FN distance, peak {maps[0].max():.2f}", f"FP distance, peak {maps[1].max():.2f}"]
+    fig = Figure(figsize=(11, 3.9), dpi=100)
+    for i, (panel, title) in enumerate(zip(panels, titles, strict=True)):
+        ax = fig.add_subplot(1, 3, i + 1)
+        ax.imshow(panel[y0:y1, x0:x1], cmap="magma" if i else None, interpolation="nearest",
+                  extent=(x0 - 0.5, x1 - 0.5, y1 - 0.5, y0 - 0.5))
+        ax.plot([x], [y], marker="*", markersize=16, markeredgecolor="black",
+                color="#2ecc71" if label else "#e74c3c")
+        ax.set_title(title, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    kind = "positive (FN peak is larger)" if label else "negative (FP peak is at least as large)"
+    fig.suptitle(f"next click at (x={x}, y={y}): {kind}", fontsize=11)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
