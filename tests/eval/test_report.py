@@ -4,6 +4,7 @@ import base64
 import io
 import re
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from eval.fakes import SceneTruthPredictor
@@ -69,3 +70,16 @@ def test_unknown_schema_version_is_refused(report):
     doc["schema_version"] = 99
     with pytest.raises(SchemaError):
         EvalReport.from_dict(doc)
+
+
+def test_click_rule_figure_marks_the_rule_s_click():
+    from unsamv2.eval.gallery import click_rule_figure
+
+    image = np.zeros((40, 50, 3), np.uint8)
+    gt = np.zeros((40, 50), bool)
+    gt[5:30, 5:30] = True
+    pred = np.zeros_like(gt)
+    pred[5:30, 5:12] = True
+    png = click_rule_figure(image, gt, pred)
+    with Image.open(io.BytesIO(png)) as im:
+        assert im.format == "PNG" and im.width > im.height
