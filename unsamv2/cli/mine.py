@@ -49,7 +49,7 @@ def _mine(args: argparse.Namespace) -> int:
                   batch_size=args.batch_size, actors=args.actors, cpus_per_actor=args.cpus_per_actor,
                   gpus_per_actor=args.gpus_per_actor, ray_address=args.ray_address,
                   max_restarts=args.max_restarts, miner=miner)
-    bar = tqdm(desc="shards", unit="shard")
+    bar = tqdm(desc="shards", unit="shard", delay=1.0)  # no bar for runs that fail at once
 
     def progress(done: int, total: int, counters) -> None:  # noqa: ANN001
         bar.total = total
