@@ -48,9 +48,13 @@ class LoRALinear(nn.Linear):
         return layer
 
     def forward(self, x: Tensor) -> Tensor:
-        base = F.linear(x, self.weight, self.bias)
-        update = self.lora_dropout(x) @ self.lora_A.T @ self.lora_B.T
-        return base + update * self.scaling
+        if self.training and isinstance(self.lora_dropout, nn.Dropout):
+            update = self.lora_dropout(x) @ self.lora_A.T @ self.lora_B.T
+            return F.linear(x, self.weight, self.bias) + update * self.scaling
+        # Without dropout the update is linear in x: fold it into the weight (one matmul over
+        # the, possibly many, image tokens instead of three). Same result up to float rounding.
+        merged = self.weight + (self.lora_B @ self.lora_A) * self.scaling
+        return F.linear(x, merged, self.bias)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, rank={self.rank}, alpha={self.alpha:g}"

@@ -1,0 +1,108 @@
+"""CPU latency of the UnSAMv2 model: embedding, decoding, batching over g, whole-image generation.
+
+    .venv/bin/python benchmarks/bench_model.py [--configs tiny sam2.1_hiera_s] [--repeats 5]
+
+Random weights (no checkpoint needed: latency does not depend on the values). Each number is the
+median over ``--repeats`` runs after one warm-up; the machine's load average is printed because
+other processes share the CPU. Compared side by side in one run:
+
+- 10 granularities in ONE decoder call vs 10 separate calls (same clicks);
+- whole-image generation at 10 g with ONE image embedding vs re-embedding the image for every g
+  (what the reference generator does: it calls ``set_image`` inside ``generate``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, installed or not
+
+GRANULARITIES = [round(0.1 * k, 1) for k in range(1, 11)]
+
+
+def median_seconds(fn: Callable[[], object], repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench_config(config: str, repeats: int, points_per_side: int) -> list[tuple[str, str, float]]:
+    import skimage.data
+    import torch
+
+    from unsamv2.model import UnSAMv2MaskGenerator, UnSAMv2Predictor, build_model
+
+    torch.manual_seed(0)
+    model = build_model(config)
+    image = skimage.data.astronaut()  # 512 x 512 RGB
+    predictor = UnSAMv2Predictor(model)
+    click, label = [[250.0, 120.0]], [1]
+    rows = []
+
+    def add(name: str, seconds: float) -> None:
+        rows.append((config, name, seconds))
+        print(f"  {config:<16} {name:<52} {1000 * seconds:10.1f} ms", flush=True)
+
+    add("image embedding (set_image)", median_seconds(lambda: predictor.set_image(image), repeats))
+    add("one decode (1 click, 1 g)", median_seconds(lambda: predictor.predict(click, label, 0.5), repeats))
+    add("10 g in one decode", median_seconds(lambda: predictor.predict(click, label, GRANULARITIES), repeats))
+    add("10 g as 10 separate decodes", median_seconds(
+        lambda: [predictor.predict(click, label, g) for g in GRANULARITIES], repeats))
+
+    generator = UnSAMv2MaskGenerator(model, points_per_side=points_per_side, points_per_batch=64)
+
+    def reembed_per_g() -> None:
+        for g in GRANULARITIES:
+            generator.generate(image, g)
+
+    slow_repeats = max(1, repeats // 2)
+    add(f"whole image, 10 g, {points_per_side}x{points_per_side} grid, one embedding",
+        median_seconds(lambda: generator.generate(image, GRANULARITIES), slow_repeats))
+    add(f"whole image, 10 g, {points_per_side}x{points_per_side} grid, embed per g",
+        median_seconds(reembed_per_g, slow_repeats))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", nargs="+", default=["tiny", "sam2.1_hiera_s"])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--points-per-side", type=int, nargs="+", default=None,
+                        help="grid per config for the whole-image rows (default: 16 tiny, 4 others)")
+    args = parser.parse_args()
+    import torch
+
+    grids = args.points_per_side or [16 if c == "tiny" else 4 for c in args.configs]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{os.cpu_count()} CPUs, load average before: {os.getloadavg()[0]:.2f}")
+    rows = []
+    for config, grid in zip(args.configs, grids, strict=True):
+        rows += bench_config(config, args.repeats, grid)
+    print(f"load average after: {os.getloadavg()[0]:.2f}\n")
+    print("| config | measurement | median ms |\n|---|---|---:|")
+    for config, name, seconds in rows:
+        print(f"| {config} | {name} | {1000 * seconds:.1f} |")
+    by_name = {(c, n): s for c, n, s in rows}
+    for config in args.configs:
+        one = by_name[(config, "10 g in one decode")]
+        ten = by_name[(config, "10 g as 10 separate decodes")]
+        print(f"\n{config}: batching 10 g in one decode is {ten / one:.1f}x faster than 10 decodes",
+              end="")
+        whole = [s for (c, n), s in by_name.items() if c == config and n.startswith("whole image")]
+        if len(whole) == 2:
+            print(f"; whole image with one embedding is {whole[1] / whole[0]:.1f}x faster", end="")
+    print()
+
+
+if __name__ == "__main__":
+    main()
