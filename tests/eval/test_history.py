@@ -109,3 +109,12 @@ def test_history_on_s3(good, s3_bucket):
     assert read_history(store).num_rows == len(good.metrics())
     pin_baseline(store, good.run_id)
     assert check_regressions(dataclasses.replace(good, run_id="x"), store).status == "pass"
+
+
+def test_previous_prefers_a_run_with_the_same_protocol(good, tmp_path):
+    store = str(tmp_path)
+    append_history(store, good)
+    other = run(0, "run-other", EvalConfig(policies=("oracle",), max_clicks=4, gallery_size=0))
+    append_history(store, dataclasses.replace(other, created_at="2099-01-01T00:00:00+00:00"))
+    verdict = check_regressions(dataclasses.replace(good, run_id="again"), store)
+    assert verdict.previous_run == "run-good" and verdict.status == "pass"

@@ -6,8 +6,10 @@ Store layout (``store`` is a folder or an ``s3://`` prefix)::
     store/history.parquet   # one row per (run, dataset, metric); appended by every run
     store/baseline.json     # {"run_id": ...}: the pinned baseline run (``pin_baseline``)
 
+"Previous" is the latest other run with the same protocol hash (else simply the latest other run).
 A metric is compared only with runs of the same dataset, data version and protocol hash; others
-are reported as incomparable. A regression is a change in the bad direction larger than the
+are reported as incomparable. Appending is read-modify-write: run one writer per store at a time
+(the nightly deployment has a concurrency limit of 1). A regression is a change in the bad direction larger than the
 metric's tolerance (NoC/NoF: higher is worse; IoU/AR: lower is worse).
 """
 
@@ -169,9 +171,14 @@ def _tolerance(metric: str, tolerances: Mapping[str, float]) -> float | None:
     return None
 
 
-def _latest_other_run(rows: list[dict[str, Any]], run_id: str) -> str | None:
-    runs = sorted({(r["created_at"], r["run_id"]) for r in rows if r["run_id"] != run_id})
-    return runs[-1][1] if runs else None
+def _latest_other_run(rows: list[dict[str, Any]], run_id: str, protocol_hash: str) -> str | None:
+    """The latest run other than ``run_id``, preferring runs with the same protocol hash."""
+    for same in (True, False):
+        runs = sorted({(r["created_at"], r["run_id"]) for r in rows
+                       if r["run_id"] != run_id and (not same or r["protocol_hash"] == protocol_hash)})
+        if runs:
+            return runs[-1][1]
+    return None
 
 
 def _compare(report: EvalReport, rows: list[dict[str, Any]], ref: str, against: str,
@@ -202,7 +209,7 @@ def check_regressions(report: EvalReport, store: str,
     baseline (call before :func:`append_history`, or after: the run itself is skipped)."""
     tolerances = DEFAULT_TOLERANCES if tolerances is None else tolerances
     rows = read_history(store).to_pylist()
-    previous = _latest_other_run(rows, report.run_id)
+    previous = _latest_other_run(rows, report.run_id, str(report.protocol.get("protocol_hash", "")))
     baseline = pinned_baseline(store)
     deltas, incomparable = [], []
     for ref, against in ((previous, "previous"), (baseline, "baseline")):
