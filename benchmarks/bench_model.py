@@ -78,11 +78,11 @@ def main() -> None:
     parser.add_argument("--configs", nargs="+", default=["tiny", "sam2.1_hiera_s"])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--points-per-side", type=int, nargs="+", default=None,
-                        help="grid per config for the whole-image rows (default: 16 tiny, 4 others)")
+                        help="grid per config for the whole-image rows (default: 8 tiny, 4 others)")
     args = parser.parse_args()
     import torch
 
-    grids = args.points_per_side or [16 if c == "tiny" else 4 for c in args.configs]
+    grids = args.points_per_side or [8 if c == "tiny" else 4 for c in args.configs]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{os.cpu_count()} CPUs, load average before: {os.getloadavg()[0]:.2f}")
     rows = []

@@ -95,8 +95,8 @@ class UnSAMv2Predictor:
     @property
     def features(self) -> ImageFeatures:
         """The current image's features (for callers that use ``model.decode`` directly)."""
-        self.image_size_hw  # noqa: B018 - raises before set_image
-        assert self._features is not None
+        if self._features is None:
+            raise InputError("no image is set; call set_image(image) before predict().")
         return self._features
 
     def reset_image(self) -> None:
