@@ -67,3 +67,40 @@ def test_ray_run_writes_to_s3(ray_cluster, inputs, s3_bucket):
     table = read_mask_table(out)
     assert table.num_rows == len(expected) == summary.images
     assert run_mine(_job(folder, out)).shards_written == 0
+
+
+def test_actor_metrics_reach_the_prometheus_endpoint(tmp_path):
+    """Run on a fresh local Ray with a metrics port and scrape it while the actors work."""
+    import threading
+    import time
+    import urllib.request
+
+    import ray
+    from conftest import free_port
+    from PIL import Image
+
+    from unsamv2.scenes import iter_scenes
+
+    ray.shutdown()
+    port = free_port()
+    ray.init(num_cpus=2, include_dashboard=True, _metrics_export_port=port)
+    try:
+        folder = tmp_path / "imgs"
+        folder.mkdir()
+        for i, scene in enumerate(iter_scenes(12, seed=1, size=192)):
+            Image.fromarray(scene.image).save(folder / f"{i:02d}.png")
+        job = MineJob(str(folder), str(tmp_path / "out"), shard_size=4, backend="ray", actors=1, batch_size=1)
+        worker = threading.Thread(target=run_mine, args=(job,))
+        worker.start()
+        seen: set[str] = set()
+        while worker.is_alive() or not seen:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+            seen |= {line.split("{")[0] for line in text.splitlines() if line.startswith("ray_unsamv2_miner")}
+            if not worker.is_alive():
+                break
+            time.sleep(1.0)
+        worker.join()
+        assert "ray_unsamv2_miner_images_total" in seen, seen
+        assert any(name.startswith("ray_unsamv2_miner_seconds_per_image") for name in seen), seen
+    finally:
+        ray.shutdown()
