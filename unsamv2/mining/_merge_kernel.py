@@ -1,20 +1,24 @@
 """Compiled (numba) kernel of :func:`unsamv2.mining.merging.merge_regions`.
 
-Same rule and tie-breaking as the module docstring of :mod:`unsamv2.mining.merging`; this is a
-binary heap with lazy invalidation plus a union-find over region ids, in machine code:
+Same rule and tie-breaking as the module docstring of :mod:`unsamv2.mining.merging`; a binary heap
+with lazy invalidation and lazily evaluated similarities, in machine code:
 
-* heap entries are (key, a, b, exact) with a < b; the entry with the highest key, then the
+* heap entries are (key, a, b, pair, exact) with a < b; the entry with the highest key, then the
   smallest a, then the smallest b, is on top. An entry whose a or b is no longer a live region is
   skipped when popped (ids are never reused, so a live pair's similarity never changes).
 * lazy evaluation: when a and b merge into m, the similarity of m to each neighbour k is not
   computed; the entry is pushed with a rigorous upper bound instead. Angles obey the triangle
   inequality, so angle(m, k) >= angle(a, k) - angle(a, m), where angle(a, m) follows from scalars
-  already known; a small margin covers rounding. A bound entry that reaches the top is evaluated
+  already known; a small slack covers rounding. A bound entry that reaches the top is evaluated
   exactly and pushed back. Because every key is >= the true similarity of its pair and exact keys
   are equal to it, the first *exact* entry on top is the true maximum, with the same tie-breaking
   as evaluating everything eagerly. Only pairs that come near the top ever cost a D-dim dot.
-* every region keeps a list of neighbour ids in a growing pool; ids in it may have been merged
-  since, and are resolved through the union-find when the region itself is merged.
+* adjacency without hashing: every adjacent pair has a slot holding its best known bound (or its
+  exact similarity). A region lists its neighbours at creation in its own *pool* entries and gets
+  every later (younger) neighbour appended to its *late list*, each entry with the pair's slot.
+  Every current neighbour of a live region appears exactly once with a live id in these two lists,
+  so a merge reads the bounds it needs by direct index and never resolves old ids.
+* entries whose key is below the current threshold wait in a side list until the next level.
 * a region has a neighbour iff more than one region is left (the grid is connected), so a level
   is "every live region with >= min_size patches, unless only one region is left".
 
@@ -25,6 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+_SLACK = 1e-9  # added to every bound; far above the float64 rounding of the quantities involved
 
 
 @njit(cache=True, nogil=True)
@@ -38,44 +44,68 @@ def _before(c1, a1, b1, c2, a2, b2):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _push(hc, ha, hb, hx, size, c, a, b, exact):  # pragma: no cover - compiled
+def _grow_int(arr, need):  # pragma: no cover - compiled
+    if need <= arr.shape[0]:
+        return arr
+    out = np.empty(max(need, 2 * arr.shape[0]), dtype=arr.dtype)
+    out[: arr.shape[0]] = arr
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _grow_float(arr, need):  # pragma: no cover - compiled
+    if need <= arr.shape[0]:
+        return arr
+    out = np.empty(max(need, 2 * arr.shape[0]), dtype=arr.dtype)
+    out[: arr.shape[0]] = arr
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _push(hc, hi, hx, size, c, a, b, pair, exact):  # pragma: no cover - compiled
+    """Push (c, a, b, pair, exact); hi is (capacity, 3) int64 with columns a, b, pair."""
     if size == hc.shape[0]:
         hc = np.concatenate((hc, np.empty_like(hc)))
-        ha = np.concatenate((ha, np.empty_like(ha)))
-        hb = np.concatenate((hb, np.empty_like(hb)))
+        hi = np.concatenate((hi, np.empty_like(hi)))
         hx = np.concatenate((hx, np.empty_like(hx)))
     i = size
     while i > 0:
         p = (i - 1) >> 1
-        if _before(c, a, b, hc[p], ha[p], hb[p]):
-            hc[i], ha[i], hb[i], hx[i] = hc[p], ha[p], hb[p], hx[p]
+        if _before(c, a, b, hc[p], hi[p, 0], hi[p, 1]):
+            hc[i], hx[i] = hc[p], hx[p]
+            hi[i, 0], hi[i, 1], hi[i, 2] = hi[p, 0], hi[p, 1], hi[p, 2]
             i = p
         else:
             break
-    hc[i], ha[i], hb[i], hx[i] = c, a, b, exact
-    return hc, ha, hb, hx, size + 1
+    hc[i], hx[i] = c, exact
+    hi[i, 0], hi[i, 1], hi[i, 2] = a, b, pair
+    return hc, hi, hx, size + 1
 
 
 @njit(cache=True, nogil=True)
-def _pop(hc, ha, hb, hx, size):  # pragma: no cover - compiled
+def _pop(hc, hi, hx, size):  # pragma: no cover - compiled
     """Remove the top entry; returns the new size."""
     size -= 1
-    c, a, b, e = hc[size], ha[size], hb[size], hx[size]
+    c, e = hc[size], hx[size]
+    a, b, pair = hi[size, 0], hi[size, 1], hi[size, 2]
     i = 0
     while True:
         child = 2 * i + 1
         if child >= size:
             break
         right = child + 1
-        if right < size and _before(hc[right], ha[right], hb[right], hc[child], ha[child], hb[child]):
+        if right < size and _before(hc[right], hi[right, 0], hi[right, 1],
+                                    hc[child], hi[child, 0], hi[child, 1]):
             child = right
-        if _before(hc[child], ha[child], hb[child], c, a, b):
-            hc[i], ha[i], hb[i], hx[i] = hc[child], ha[child], hb[child], hx[child]
+        if _before(hc[child], hi[child, 0], hi[child, 1], c, a, b):
+            hc[i], hx[i] = hc[child], hx[child]
+            hi[i, 0], hi[i, 1], hi[i, 2] = hi[child, 0], hi[child, 1], hi[child, 2]
             i = child
         else:
             break
     if size > 0:
-        hc[i], ha[i], hb[i], hx[i] = c, a, b, e
+        hc[i], hx[i] = c, e
+        hi[i, 0], hi[i, 1], hi[i, 2] = a, b, pair
     return size
 
 
@@ -92,9 +122,9 @@ def _find(parent, x):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _cosine(sums, slot, norms, ia, ja):  # pragma: no cover - compiled
+def _cosine(sums, row, norms, ia, ja):  # pragma: no cover - compiled
     """Cosine between the feature sums of regions ia and ja; 0 when either sum is zero."""
-    i, j = slot[ia], slot[ja]
+    i, j = row[ia], row[ja]
     dim = sums.shape[1]
     s0 = s1 = s2 = s3 = 0.0
     d = 0
@@ -109,9 +139,6 @@ def _cosine(sums, slot, norms, ia, ja):  # pragma: no cover - compiled
         dot += sums[i, d] * sums[j, d]
         d += 1
     return dot / max(norms[ia] * norms[ja], 1e-300)
-
-
-_SLACK = 1e-9  # added to every bound; far above the float64 rounding of the quantities involved
 
 
 @njit(cache=True, nogil=True)
@@ -141,90 +168,28 @@ def _bound(upper, cd, sd):  # pragma: no cover - compiled
     return min(1.0, u * cd + np.sqrt(max(0.0, 1.0 - u * u)) * sd + _SLACK)
 
 
-_EMPTY = -1
-_GONE = -2
-
-
 @njit(cache=True, nogil=True)
-def _slot(keys, key):  # pragma: no cover - compiled
-    """Index of ``key`` in the open-addressing table, or of the empty slot where it would go."""
-    mask = keys.shape[0] - 1
-    i = (key * 0x9E3779B97F4A7C15) >> 17 & mask
-    first_gone = -1
-    while True:
-        k = keys[i]
-        if k == key:
-            return i
-        if k == _EMPTY:
-            return first_gone if first_gone >= 0 else i
-        if k == _GONE and first_gone < 0:
-            first_gone = i
-        i = (i + 1) & mask
-
-
-@njit(cache=True, nogil=True)
-def _table_put(keys, vals, used, key, val):  # pragma: no cover - compiled
-    """Insert or overwrite; grows (rehashes) when more than half the slots were ever used."""
-    i = _slot(keys, key)
-    if keys[i] != key:
-        if keys[i] == _EMPTY:
-            used += 1
-        keys[i] = key
-    vals[i] = val
-    if 2 * used > keys.shape[0]:
-        live = 0
-        for j in range(keys.shape[0]):
-            if keys[j] >= 0:
-                live += 1
-        cap = keys.shape[0]
-        while cap < 4 * live + 64:
-            cap *= 2
-        new_keys = np.full(cap, _EMPTY, dtype=np.int64)
-        new_vals = np.empty(cap)
-        for j in range(keys.shape[0]):
-            if keys[j] >= 0:
-                t = _slot(new_keys, keys[j])
-                new_keys[t] = keys[j]
-                new_vals[t] = vals[j]
-        return new_keys, new_vals, live
-    return keys, vals, used
-
-
-@njit(cache=True, nogil=True)
-def _table_take(keys, vals, key):  # pragma: no cover - compiled
-    """Remove ``key`` and return its value, or 2.0 (no bound) when absent."""
-    i = _slot(keys, key)
-    if keys[i] != key:
-        return 2.0
-    keys[i] = _GONE
-    return vals[i]
-
-
-@njit(cache=True, nogil=True)
-def _init(x, height, width):  # pragma: no cover - compiled
-    n = height * width
-    dim = x.shape[1]
-    total = 2 * n - 1
-    norms = np.empty(total)
-    for i in range(n):
-        s = 0.0
-        for d in range(dim):
-            s += x[i, d] * x[i, d]
-        norms[i] = np.sqrt(s)
-    pool = np.empty(max(16, 8 * n), dtype=np.int64)
-    start = np.zeros(total, dtype=np.int64)
-    length = np.zeros(total, dtype=np.int64)
-    pos = 0
-    for i in range(n):
-        y, xx = i // width, i % width
-        start[i] = pos
-        for j in (i - width, i - 1, i + 1, i + width):
-            if (j == i - width and y > 0) or (j == i - 1 and xx > 0) or (
-                j == i + 1 and xx < width - 1) or (j == i + width and y < height - 1):
-                pool[pos] = j
-                pos += 1
-        length[i] = pos - start[i]
-    return norms, pool, start, length, pos
+def _collect(src, m, adj, alive, pair_val, mark, val, seen, union, nu):  # pragma: no cover
+    """Record the live neighbours of ``src`` (bound in ``val``, stamp m in ``mark``) and add them
+    to ``union`` (stamp m in ``seen``); returns the new union length."""
+    pool_id, pool_pair, start, length, late_id, late_pair, late_next, head = adj
+    for idx in range(start[src], start[src] + length[src]):
+        k = pool_id[idx]
+        if alive[k]:
+            mark[k], val[k] = m, pair_val[pool_pair[idx]]
+            if seen[k] != m:
+                seen[k], union[nu] = m, k
+                nu += 1
+    node = head[src]
+    while node >= 0:
+        k = late_id[node]
+        if alive[k]:
+            mark[k], val[k] = m, pair_val[late_pair[node]]
+            if seen[k] != m:
+                seen[k], union[nu] = m, k
+                nu += 1
+        node = late_next[node]
+    return nu
 
 
 @njit(cache=True, nogil=True)
@@ -238,36 +203,65 @@ def merge_levels(x, height, width, thresholds):  # pragma: no cover - compiled
     n = height * width
     total = 2 * n - 1
     sums = x
-    slot = np.empty(total, dtype=np.int64)  # row of ``sums`` that holds a region's feature sum
-    slot[:n] = np.arange(n)
-    norms, pool, start, length, pos = _init(x, height, width)
-    cap = max(16, 4 * n)
-    hc = np.empty(cap)
-    ha = np.empty(cap, dtype=np.int64)
-    hb = np.empty(cap, dtype=np.int64)
-    hx = np.empty(cap, dtype=np.bool_)
-    size = 0
-    # entries whose key is below the current threshold wait here until the next level
-    wc = np.empty(cap)
-    wa = np.empty(cap, dtype=np.int64)
-    wb = np.empty(cap, dtype=np.int64)
-    waiting = 0
-    keys = np.full(1 << max(6, int(np.ceil(np.log2(16 * n + 64)))), _EMPTY, dtype=np.int64)
-    vals = np.empty(keys.shape[0])
-    used = 0
+    row = np.empty(total, dtype=np.int64)  # row of ``sums`` that holds a region's feature sum
+    row[:n] = np.arange(n)
+    norms = np.empty(total)
     for i in range(n):
-        for idx in range(start[i], start[i] + length[i]):
-            j = pool[idx]
-            if j > i:
-                c = _cosine(sums, slot, norms, i, j)
-                keys, vals, used = _table_put(keys, vals, used, i * total + j, c)
-                hc, ha, hb, hx, size = _push(hc, ha, hb, hx, size, c, i, j, True)
+        s = 0.0
+        for d in range(x.shape[1]):
+            s += x[i, d] * x[i, d]
+        norms[i] = np.sqrt(s)
+    # initial pairs: slot i for (i, i + 1), slot n + i for (i, i + width)
+    pair_val = np.empty(max(16, 16 * n))
+    pool_id = np.empty(max(16, 8 * n), dtype=np.int64)
+    pool_pair = np.empty(max(16, 8 * n), dtype=np.int64)
+    start = np.zeros(total, dtype=np.int64)
+    length = np.zeros(total, dtype=np.int64)
+    late_id = np.empty(max(16, 8 * n), dtype=np.int64)
+    late_pair = np.empty(max(16, 8 * n), dtype=np.int64)
+    late_next = np.empty(max(16, 8 * n), dtype=np.int64)
+    head = np.full(total, -1, dtype=np.int64)
+    hc = np.empty(max(16, 4 * n))
+    hi = np.empty((max(16, 4 * n), 3), dtype=np.int64)
+    hx = np.empty(max(16, 4 * n), dtype=np.bool_)
+    size = 0
+    pos = 0
+    for i in range(n):
+        y, xx = i // width, i % width
+        start[i] = pos
+        if y > 0:
+            pool_id[pos], pool_pair[pos] = i - width, n + i - width
+            pos += 1
+        if xx > 0:
+            pool_id[pos], pool_pair[pos] = i - 1, i - 1
+            pos += 1
+        if xx < width - 1:
+            pool_id[pos], pool_pair[pos] = i + 1, i
+            pos += 1
+            c = _cosine(sums, row, norms, i, i + 1)
+            pair_val[i] = c
+            hc, hi, hx, size = _push(hc, hi, hx, size, c, i, i + 1, i, True)
+        if y < height - 1:
+            pool_id[pos], pool_pair[pos] = i + width, n + i
+            pos += 1
+            c = _cosine(sums, row, norms, i, i + width)
+            pair_val[n + i] = c
+            hc, hi, hx, size = _push(hc, hi, hx, size, c, i, i + width, n + i, True)
+        length[i] = pos - start[i]
+    n_pairs, n_late = 2 * n, 0
+    wc = np.empty(max(16, 4 * n))
+    wi = np.empty((max(16, 4 * n), 3), dtype=np.int64)
+    waiting = 0
     parent = np.full(total, -1, dtype=np.int64)
     alive = np.zeros(total, dtype=np.bool_)
     alive[:n] = True
-    mark = np.full(total, -1, dtype=np.int64)
-    n_alive = n
-    next_id = n
+    mark_a = np.full(total, -1, dtype=np.int64)
+    mark_b = np.full(total, -1, dtype=np.int64)
+    seen = np.full(total, -1, dtype=np.int64)
+    val_a = np.empty(total)
+    val_b = np.empty(total)
+    union = np.empty(total, dtype=np.int64)
+    n_alive, next_id = n, n
     levels = thresholds.shape[0]
     roots = np.empty((levels, n), dtype=np.int64)
     live = np.empty(levels, dtype=np.int64)
@@ -275,33 +269,33 @@ def merge_levels(x, height, width, thresholds):  # pragma: no cover - compiled
         t = thresholds[li]
         kept = 0
         for w in range(waiting):  # bring back the parked entries that are still live
-            if alive[wa[w]] and alive[wb[w]]:
+            if alive[wi[w, 0]] and alive[wi[w, 1]]:
                 if wc[w] >= t:
-                    hc, ha, hb, hx, size = _push(hc, ha, hb, hx, size, wc[w], wa[w], wb[w], False)
+                    hc, hi, hx, size = _push(hc, hi, hx, size, wc[w], wi[w, 0], wi[w, 1], wi[w, 2], False)
                 else:
-                    wc[kept], wa[kept], wb[kept] = wc[w], wa[w], wb[w]
+                    wc[kept], wi[kept, 0], wi[kept, 1], wi[kept, 2] = wc[w], wi[w, 0], wi[w, 1], wi[w, 2]
                     kept += 1
         waiting = kept
         while size > 0 and hc[0] >= t:
-            c_ab, a, b, exact = hc[0], ha[0], hb[0], hx[0]
-            size = _pop(hc, ha, hb, hx, size)
+            c_ab, a, b, p_ab, exact = hc[0], hi[0, 0], hi[0, 1], hi[0, 2], hx[0]
+            size = _pop(hc, hi, hx, size)
             if not (alive[a] and alive[b]):
                 continue
             if not exact:
-                c = _cosine(sums, slot, norms, a, b)
-                keys, vals, used = _table_put(keys, vals, used, a * total + b, c)
-                hc, ha, hb, hx, size = _push(hc, ha, hb, hx, size, c, a, b, True)
+                c = _cosine(sums, row, norms, a, b)
+                pair_val[p_ab] = c
+                hc, hi, hx, size = _push(hc, hi, hx, size, c, a, b, p_ab, True)
                 continue
             m = next_id
             next_id += 1
-            ra, rb = slot[a], slot[b]
+            ra, rb = row[a], row[b]
             s = 0.0
             for d in range(sums.shape[1]):
                 v = sums[ra, d] + sums[rb, d]
                 sums[ra, d] = v
                 s += v * v
             norms[m] = np.sqrt(s)
-            slot[m] = ra
+            row[m] = ra
             cda, sda = _drift(norms, a, b, m, c_ab)
             cdb, sdb = _drift(norms, b, a, m, c_ab)
             parent[a] = m
@@ -310,39 +304,38 @@ def merge_levels(x, height, width, thresholds):  # pragma: no cover - compiled
             alive[b] = False
             alive[m] = True
             n_alive -= 1
-            _table_take(keys, vals, a * total + b)
-            need = pos + length[a] + length[b]
-            if need > pool.shape[0]:
-                pool = np.concatenate((pool, np.empty(max(need, pool.shape[0]), dtype=np.int64)))
-            start[m] = pos
-            mark[m] = m
-            for src in (a, b):
-                for idx in range(start[src], start[src] + length[src]):
-                    k = _find(parent, pool[idx])
-                    if mark[k] != m:
-                        mark[k] = m
-                        pool[pos] = k
-                        pos += 1
-            length[m] = pos - start[m]
-            for idx in range(start[m], pos):
-                k = pool[idx]
+            adj = (pool_id, pool_pair, start, length, late_id, late_pair, late_next, head)
+            nu = _collect(a, m, adj, alive, pair_val, mark_a, val_a, seen, union, 0)
+            nu = _collect(b, m, adj, alive, pair_val, mark_b, val_b, seen, union, nu)
+            pool_id = _grow_int(pool_id, pos + nu)
+            pool_pair = _grow_int(pool_pair, pos + nu)
+            late_id = _grow_int(late_id, n_late + nu)
+            late_pair = _grow_int(late_pair, n_late + nu)
+            late_next = _grow_int(late_next, n_late + nu)
+            pair_val = _grow_float(pair_val, n_pairs + nu)
+            start[m], length[m] = pos, nu
+            for u in range(nu):
+                k = union[u]
                 ub = 1.0
-                prev = _table_take(keys, vals, min(a, k) * total + max(a, k))
-                if prev <= 1.0:
-                    ub = min(ub, _bound(prev, cda, sda))
-                prev = _table_take(keys, vals, min(b, k) * total + max(b, k))
-                if prev <= 1.0:
-                    ub = min(ub, _bound(prev, cdb, sdb))
-                keys, vals, used = _table_put(keys, vals, used, k * total + m, ub)
+                if mark_a[k] == m:
+                    ub = min(ub, _bound(val_a[k], cda, sda))
+                if mark_b[k] == m:
+                    ub = min(ub, _bound(val_b[k], cdb, sdb))
+                pair_val[n_pairs] = ub
+                pool_id[pos], pool_pair[pos] = k, n_pairs
+                pos += 1
+                late_id[n_late], late_pair[n_late], late_next[n_late] = m, n_pairs, head[k]
+                head[k] = n_late
+                n_late += 1
                 if ub >= t:
-                    hc, ha, hb, hx, size = _push(hc, ha, hb, hx, size, ub, k, m, False)
+                    hc, hi, hx, size = _push(hc, hi, hx, size, ub, k, m, n_pairs, False)
                 else:
                     if waiting == wc.shape[0]:
                         wc = np.concatenate((wc, np.empty_like(wc)))
-                        wa = np.concatenate((wa, np.empty_like(wa)))
-                        wb = np.concatenate((wb, np.empty_like(wb)))
-                    wc[waiting], wa[waiting], wb[waiting] = ub, k, m
+                        wi = np.concatenate((wi, np.empty_like(wi)))
+                    wc[waiting], wi[waiting, 0], wi[waiting, 1], wi[waiting, 2] = ub, k, m, n_pairs
                     waiting += 1
+                n_pairs += 1
         for i in range(n):
             roots[li, i] = _find(parent, i)
         live[li] = n_alive

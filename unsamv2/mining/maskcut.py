@@ -70,13 +70,23 @@ def binary_affinity(features: np.ndarray, tau: float, device: str = "cpu"):  # -
 
 
 def second_eigenvector(
-    affinity, active: np.ndarray | None = None, eps: float = EPS_AFFINITY, seed: int = 0
+    affinity,
+    active: np.ndarray | None = None,
+    untaken: np.ndarray | None = None,
+    eps: float = EPS_AFFINITY,
+    seed: int = 0,
 ) -> np.ndarray:
     """Second-smallest generalized eigenvector x (M,) float64 of (D - W) x = lambda D x.
 
-    ``affinity`` is the (N, N) binary torch tensor B (CPU or CUDA); the graph is restricted to the
-    node indices ``active`` (M,) (all N when None), with W = B + eps (1 - B) on them. The sign is
-    normalised so that the entry of largest magnitude is positive. Deterministic for an input.
+    ``affinity`` is the (N, N) binary torch tensor B (CPU or CUDA), never modified. The graph is
+    the node indices ``active`` (M,) (all N when None); nodes outside ``untaken`` (N,) bool (all
+    when None) keep their place but lose their binary affinities (zeroed features), so on the
+    active nodes W = B' + eps (1 - B') with B' = B masked by ``untaken`` on both sides.
+
+    Solved in the symmetric normalised form: y = D^(1/2) x is the top eigenvector of
+    D^(-1/2) W D^(-1/2) - 2 u u^T, where u = D^(1/2) 1 / |D^(1/2) 1| is the known eigenvector of
+    the largest eigenvalue (1), moved to -1 (ARPACK Lanczos, k=1, matrix-vector products in torch).
+    The sign is normalised so that the entry of largest magnitude is positive. Deterministic.
     """
     import torch
     from scipy.sparse.linalg import LinearOperator, eigsh
@@ -87,34 +97,33 @@ def second_eigenvector(
     if n < 3:
         raise InputError(f"MaskCut needs at least 3 patches, got {n}; use a larger grid.")
     device, scale = affinity.device, 1.0 - eps
+    gate = np.zeros(n_all, dtype=np.float32)
+    gate[idx] = 1.0
+    if untaken is not None:
+        gate *= np.asarray(untaken, dtype=np.float32).reshape(-1)
+    gate_t = torch.as_tensor(gate, device=device)
     sel = torch.as_tensor(idx, device=device)
-    full_vec = torch.zeros(n_all, dtype=torch.float32, device=device)
-    row_sums = affinity.index_select(0, sel) @ _indicator(n_all, sel, device)
-    deg = (scale * row_sums.double() + eps * n).cpu().numpy()
+    gate_sel = gate[idx].astype(np.float64)
+    deg = scale * gate_sel * (affinity @ gate_t)[sel].double().cpu().numpy() + eps * n
     inv_sqrt = 1.0 / np.sqrt(deg)
+    top = np.sqrt(deg) / np.linalg.norm(np.sqrt(deg))
+    full_vec = torch.zeros(n_all, dtype=torch.float32, device=device)
 
     def matvec(v: np.ndarray) -> np.ndarray:
-        u = inv_sqrt * np.asarray(v, dtype=np.float64).reshape(-1)
+        v = np.asarray(v, dtype=np.float64).reshape(-1)
+        u = inv_sqrt * v
         full_vec.zero_()
         full_vec[sel] = torch.as_tensor(u, dtype=torch.float32, device=device)
-        bu = (affinity @ full_vec)[sel]
-        return inv_sqrt * (scale * bu.double().cpu().numpy() + eps * u.sum())
+        bu = (affinity @ (full_vec * gate_t))[sel].double().cpu().numpy() * gate_sel
+        return inv_sqrt * (scale * bu + eps * u.sum()) - 2.0 * top * (top @ v)
 
     op = LinearOperator((n, n), matvec=matvec, dtype=np.float64)
     v0 = np.random.default_rng(seed).standard_normal(n)
-    vals, vecs = eigsh(op, k=2, which="LA", v0=v0, tol=1e-7, maxiter=max(2000, 20 * n))
-    x = inv_sqrt * vecs[:, int(np.argmin(vals))]
+    _, vecs = eigsh(op, k=1, which="LA", v0=v0, ncv=min(n, 10), tol=1e-7, maxiter=max(2000, 20 * n))
+    x = inv_sqrt * vecs[:, 0]
     if x[int(np.argmax(np.abs(x)))] < 0:
         x = -x
     return x
-
-
-def _indicator(n: int, sel, device):  # -> torch.Tensor
-    import torch
-
-    ind = torch.zeros(n, dtype=torch.float32, device=device)
-    ind[sel] = 1.0
-    return ind
 
 
 def foreground_component(x: np.ndarray, shape: tuple[int, int], active: np.ndarray | None = None) -> np.ndarray:
@@ -163,13 +172,11 @@ def maskcut(
     from the graph; ``"zero"`` zeroes their features as the CutLER code does, so they stay in the
     graph with eps affinities and can re-enter a later component.
     """
-    import torch
-
     feats = _check(features, tau, rounds)
     if masking not in ("remove", "zero"):
         raise InputError(f"MaskCut masking must be 'remove' or 'zero', got {masking!r}.")
     shape = feats.shape[:2]
-    full = binary_affinity(feats, tau, device)  # taken rows/cols are zeroed below
+    full = binary_affinity(feats, tau, device)  # computed once; rounds mask it, never modify it
     taken = np.zeros(shape, dtype=bool)
     kept: list[np.ndarray] = []
     raws: list[np.ndarray] = []
@@ -178,7 +185,8 @@ def maskcut(
         active = np.flatnonzero(~taken.ravel()) if masking == "remove" else None
         if active is not None and active.size < 3:
             break
-        raw = foreground_component(second_eigenvector(full, active, eps), shape, active)
+        x = second_eigenvector(full, active, None if masking == "remove" else ~taken, eps)
+        raw = foreground_component(x, shape, active)
         newly = raw & ~taken
         ious = [(raw & m).sum() / max((raw | m).sum(), 1) for m in raws]
         if raw.mean() > min_area and all(i <= max_iou for i in ious) and newly.any():
@@ -188,8 +196,5 @@ def maskcut(
         if not newly.any():
             break  # nothing new: every later round would repeat this one
         taken |= raw
-        drop = torch.as_tensor(np.flatnonzero(newly.ravel()), device=full.device)
-        full[drop, :] = 0.0
-        full[:, drop] = 0.0
     masks = np.stack(kept) if kept else np.zeros((0, *shape), dtype=bool)
     return MaskCutResult(masks=masks, rounds=tuple(kept_rounds))

@@ -1,0 +1,182 @@
+"""Whole-image mining: time per image at 512 and 1024 px, and mining quality on procedural scenes.
+
+Usage:
+  .venv/bin/python benchmarks/bench_mining.py timing [--images 4]
+  .venv/bin/python benchmarks/bench_mining.py quality [--n 100] [--seed 0] [--size 512] \
+      [--variant default] [--variant rounds6] [--variant zero]
+  .venv/bin/python benchmarks/bench_mining.py pictures --out docs/images
+
+Quality (weight-free descriptor backbone): for every ground-truth node of the scenes (level 0 =
+objects, 1 = parts, 2 = sub-parts, 3 = sub-sub-parts), recall at IoU >= 0.5 against all mined
+masks of its image, mean best IoU, and the mean absolute error between the granularity of the
+best-matching mined mask and the node's ground-truth granularity (matched nodes only); plus
+class-agnostic COCO AR@100 (pycocotools, segm, useCats=0, mined masks ranked by score).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+VARIANTS = {
+    "default": {},
+    "rounds6": {"rounds": 6},
+    "zero": {"masking": "zero"},
+    "tau0.15": {"tau": 0.15},
+}
+
+
+def _resize_long(image: np.ndarray, long_side: int) -> np.ndarray:
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    s = long_side / max(h, w)
+    return np.asarray(Image.fromarray(image).resize((round(w * s), round(h * s)), Image.BICUBIC))
+
+
+def timing(args: argparse.Namespace) -> None:
+    from unsamv2.mining import Miner, MinerConfig
+    from unsamv2.scenes import generate_scene, sample_photos
+
+    miner = Miner(MinerConfig())
+    photos = list(sample_photos().values())[: args.images]
+    scenes = [generate_scene(seed=s, size=1024).image for s in range(args.images)]
+    miner.mine(photos[0][:256, :256])  # warm up (numba, torch)
+    print(f"{'long side':>9} {'images':>6} {'median s':>9} {'median cpu s':>12} {'masks/img':>9}")
+    for side in (512, 1024):
+        walls, cpus, counts = [], [], []
+        for img in photos + scenes:
+            img = _resize_long(img, side)
+            w, c = time.perf_counter(), time.process_time()
+            counts.append(len(miner.mine(img)))
+            walls.append(time.perf_counter() - w)
+            cpus.append(time.process_time() - c)
+        print(f"{side:>9} {len(walls):>6} {statistics.median(walls):>9.2f} "
+              f"{statistics.median(cpus):>12.2f} {statistics.median(counts):>9.0f}")
+
+
+def _evaluate(mined_per_image, scenes, coco_images, coco_anns):
+    from pycocotools import mask as mask_utils
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    from unsamv2.data.rle import encode_rles, to_coco_segmentation
+
+    per_level: dict[int, list[tuple[float, float]]] = {}
+    dets = []
+    for img_info, scene, mined in zip(coco_images, scenes, mined_per_image, strict=True):
+        h, w = scene.image.shape[:2]
+        gt = [n for n in scene.nodes]
+        dt_rles = encode_rles(np.stack([m.mask for m in mined])) if mined else []
+        for m, rle in zip(mined, dt_rles, strict=True):
+            dets.append({"image_id": img_info["id"], "category_id": 1, "score": m.score,
+                         "segmentation": to_coco_segmentation(rle, h, w)})
+        if not gt:
+            continue
+        gt_rles = [{"size": [h, w], "counts": c} for c in encode_rles(np.stack([n.mask for n in gt]))]
+        if mined:
+            dt = [{"size": [h, w], "counts": c} for c in dt_rles]
+            iou = np.asarray(mask_utils.iou(dt, gt_rles, [0] * len(gt)))  # (dt, gt)
+        else:
+            iou = np.zeros((0, len(gt)))
+        for j, node in enumerate(gt):
+            best = int(np.argmax(iou[:, j])) if len(mined) else -1
+            b_iou = float(iou[best, j]) if best >= 0 else 0.0
+            g_err = abs(mined[best].granularity - node.granularity) if b_iou >= 0.5 else np.nan
+            per_level.setdefault(int(node.level), []).append((b_iou, g_err))
+    gt_coco = COCO()
+    gt_coco.dataset = {"images": coco_images, "annotations": coco_anns,
+                       "categories": [{"id": 1, "name": "object"}]}
+    gt_coco.createIndex()
+    ev = COCOeval(gt_coco, gt_coco.loadRes(dets) if dets else COCO(), "segm")
+    ev.params.useCats = 0
+    ev.params.maxDets = [1, 10, 100]
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return per_level, float(ev.stats[8])
+
+
+def quality(args: argparse.Namespace) -> None:
+    from unsamv2.mining import Miner, MinerConfig
+    from unsamv2.scenes import iter_scenes, scene_to_coco
+
+    scenes = list(iter_scenes(args.n, seed=args.seed, size=args.size))
+    coco_images, coco_anns, next_id = [], [], 1
+    for i, scene in enumerate(scenes):
+        info, anns = scene_to_coco(scene, i, next_id, f"{i:05d}.png")
+        coco_images.append(info)
+        coco_anns.extend(anns)
+        next_id += len(scene.nodes)
+    for variant in args.variant or ["default"]:
+        miner = Miner(MinerConfig(**VARIANTS[variant]))
+        start = time.perf_counter()
+        mined = [miner.mine(s.image) for s in scenes]
+        seconds = time.perf_counter() - start
+        per_level, ar100 = _evaluate(mined, scenes, coco_images, coco_anns)
+        n_masks = sum(len(m) for m in mined)
+        print(f"\n## variant {variant}: {VARIANTS[variant] or 'MinerConfig() defaults'}; "
+              f"{len(scenes)} scenes {args.size}px seed {args.seed}; {n_masks / len(scenes):.1f} "
+              f"masks/image; {seconds / len(scenes):.2f} s/image; AR@100 = {ar100:.3f}")
+        print("| level | GT masks | recall@0.5 | mean best IoU | granularity MAE (matched) |")
+        print("|---|---|---|---|---|")
+        rows = sorted(per_level.items())
+        everything = [x for _, v in rows for x in v]
+        for name, vals in [(str(k), v) for k, v in rows] + [("all", everything)]:
+            ious = np.array([v[0] for v in vals])
+            errs = np.array([v[1] for v in vals])
+            mae = np.nanmean(errs) if np.isfinite(errs).any() else float("nan")
+            print(f"| {name} | {len(vals)} | {(ious >= 0.5).mean():.3f} | {ious.mean():.3f} | {mae:.3f} |")
+
+
+def pictures(args: argparse.Namespace) -> None:
+    from PIL import Image
+
+    from unsamv2.mining import Miner, MinerConfig
+    from unsamv2.mining.overlay import band_grid
+    from unsamv2.scenes import generate_scene, sample_photos
+
+    miner = Miner(MinerConfig())
+    os.makedirs(args.out, exist_ok=True)
+    scenes = [(f"scene seed {s}", generate_scene(seed=s, size=512).image) for s in (3, 5, 8)]
+    photos = [(k, v) for k, v in sample_photos().items() if k in ("astronaut", "coffee", "chelsea")]
+    for name, items in (("mining_scenes.png", scenes), ("mining_photos.png", photos)):
+        rows = [(label, img, miner.mine(img)) for label, img in items]
+        grid = Image.fromarray(band_grid(rows, tile=176)).quantize(colors=160, method=Image.MEDIANCUT)
+        path = os.path.join(args.out, name)
+        grid.save(path, optimize=True)
+        print(f"wrote {path} ({os.path.getsize(path) // 1024} KiB)")
+
+
+def main() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="what", required=True)
+    t = sub.add_parser("timing")
+    t.add_argument("--images", type=int, default=4, help="photos and scenes each")
+    q = sub.add_parser("quality")
+    q.add_argument("--n", type=int, default=100)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--size", type=int, default=512)
+    q.add_argument("--variant", action="append", choices=sorted(VARIANTS))
+    p = sub.add_parser("pictures")
+    p.add_argument("--out", default="docs/images")
+    args = ap.parse_args()
+    {"timing": timing, "quality": quality, "pictures": pictures}[args.what](args)
+
+
+if __name__ == "__main__":
+    main()
