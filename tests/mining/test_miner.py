@@ -84,6 +84,15 @@ def test_to_mask_records_round_trip():
         assert rec["origin"] == m.origin and rec["is_part"] == m.is_part and rec["area"] == m.area
 
 
+def test_no_divide_candidate_gives_no_masks():
+    img, _, _ = toy_image(96)
+    miner = Miner(MinerConfig(**FAST, maskcut_min_area=0.99))  # every MaskCut mask is dropped
+    assert miner.divide(img).shape == (0, 96, 96)
+    assert miner.mine(img) == []
+    flat = np.full((96, 128, 3), 77, np.uint8)
+    assert isinstance(Miner(MinerConfig(**FAST)).mine(flat), list)
+
+
 class _NaNBackbone:
     name, patch_size = "nan", 16
 

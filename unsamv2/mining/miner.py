@@ -71,7 +71,7 @@ class Miner:
             min_area=cfg.maskcut_min_area, masking=cfg.masking, device=cfg.device,
         )
         masks = upsample_masks(found.masks, image.shape[0], image.shape[1])
-        return masks[masks.reshape(len(masks), -1).any(axis=1)]
+        return masks[masks.any(axis=(1, 2))]
 
     def mine(self, image: np.ndarray) -> list[MinedMask]:
         """All mined masks of ``image`` (H, W, 3) uint8 RGB, grouped by instance (instance first)."""
