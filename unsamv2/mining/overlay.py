@@ -76,19 +76,22 @@ def band_grid(
 
     pad, head = 4, 18
     cols = 1 + len(bands)
-    canvas = Image.new("RGB", (cols * (tile + pad) + pad, head + len(rows) * (tile + pad) + pad),
-                       (255, 255, 255))
+    thumbs = []
+    for name, image, mined in rows:
+        pictures = [image] + [ov for _, ov, _ in band_overlays(image, mined, bands)]
+        h, w = image.shape[:2]
+        size = (max(1, round(w * tile / max(h, w))), max(1, round(h * tile / max(h, w))))
+        thumbs.append((name, [Image.fromarray(p).resize(size, Image.BILINEAR) for p in pictures]))
+    height = head + pad + sum(t[1][0].height + pad for t in thumbs)
+    canvas = Image.new("RGB", (cols * (tile + pad) + pad, height), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
     titles = ["image"] + [f"g in [{lo:.2f}, {hi:.2f}{']' if hi >= 1 else ')'}" for lo, hi in bands]
     for c, title in enumerate(titles):
         draw.text((pad + c * (tile + pad) + 4, 3), title, fill=(0, 0, 0))
-    for r, (name, image, mined) in enumerate(rows):
-        pictures = [image] + [ov for _, ov, _ in band_overlays(image, mined, bands)]
-        for c, pic in enumerate(pictures):
-            h, w = pic.shape[:2]
-            s = tile / max(h, w)
-            thumb = Image.fromarray(pic).resize((max(1, round(w * s)), max(1, round(h * s))),
-                                                Image.BILINEAR)
-            canvas.paste(thumb, (pad + c * (tile + pad), head + pad + r * (tile + pad)))
-        draw.text((pad + 4, head + pad + r * (tile + pad) + 2), name, fill=(255, 255, 0))
+    y = head + pad
+    for name, pictures in thumbs:
+        for c, thumb in enumerate(pictures):
+            canvas.paste(thumb, (pad + c * (tile + pad), y))
+        draw.text((pad + 4, y + 2), name, fill=(255, 255, 0))
+        y += pictures[0].height + pad
     return np.asarray(canvas)
