@@ -62,73 +62,79 @@ def timing(args: argparse.Namespace) -> None:
               f"{statistics.median(cpus):>12.2f} {statistics.median(counts):>9.0f}")
 
 
-def _evaluate(mined_per_image, scenes, coco_images, coco_anns):
+def _score_image(image_id, scene, mined, per_level, dets) -> None:
+    """Add one image's best-IoU / granularity errors per GT level and its COCO detections."""
     from pycocotools import mask as mask_utils
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
 
     from unsamv2.data.rle import encode_rles, to_coco_segmentation
 
-    per_level: dict[int, list[tuple[float, float]]] = {}
-    dets = []
-    for img_info, scene, mined in zip(coco_images, scenes, mined_per_image, strict=True):
-        h, w = scene.image.shape[:2]
-        gt = [n for n in scene.nodes]
-        dt_rles = encode_rles(np.stack([m.mask for m in mined])) if mined else []
-        for m, rle in zip(mined, dt_rles, strict=True):
-            dets.append({"image_id": img_info["id"], "category_id": 1, "score": m.score,
-                         "segmentation": to_coco_segmentation(rle, h, w)})
-        if not gt:
-            continue
-        gt_rles = [{"size": [h, w], "counts": c} for c in encode_rles(np.stack([n.mask for n in gt]))]
-        if mined:
-            dt = [{"size": [h, w], "counts": c} for c in dt_rles]
-            iou = np.asarray(mask_utils.iou(dt, gt_rles, [0] * len(gt)))  # (dt, gt)
-        else:
-            iou = np.zeros((0, len(gt)))
-        for j, node in enumerate(gt):
-            best = int(np.argmax(iou[:, j])) if len(mined) else -1
-            b_iou = float(iou[best, j]) if best >= 0 else 0.0
-            g_err = abs(mined[best].granularity - node.granularity) if b_iou >= 0.5 else np.nan
-            per_level.setdefault(int(node.level), []).append((b_iou, g_err))
-    gt_coco = COCO()
-    gt_coco.dataset = {"images": coco_images, "annotations": coco_anns,
-                       "categories": [{"id": 1, "name": "object"}]}
-    gt_coco.createIndex()
-    ev = COCOeval(gt_coco, gt_coco.loadRes(dets) if dets else COCO(), "segm")
-    ev.params.useCats = 0
-    ev.params.maxDets = [1, 10, 100]
+    h, w = scene.image.shape[:2]
+    dt_rles = encode_rles(np.stack([m.mask for m in mined])) if mined else []
+    for m, rle in zip(mined, dt_rles, strict=True):
+        dets.append({"image_id": image_id, "category_id": 1, "score": m.score,
+                     "segmentation": to_coco_segmentation(rle, h, w)})
+    if not scene.nodes:
+        return
+    gt = [{"size": [h, w], "counts": c} for c in encode_rles(np.stack([n.mask for n in scene.nodes]))]
+    if mined:
+        dt = [{"size": [h, w], "counts": c} for c in dt_rles]
+        iou = np.asarray(mask_utils.iou(dt, gt, [0] * len(gt))).reshape(len(dt), len(gt))
+    else:
+        iou = np.zeros((0, len(gt)))
+    for j, node in enumerate(scene.nodes):
+        best = int(np.argmax(iou[:, j])) if len(mined) else -1
+        b_iou = float(iou[best, j]) if best >= 0 else 0.0
+        g_err = abs(mined[best].granularity - node.granularity) if b_iou >= 0.5 else np.nan
+        per_level.setdefault(int(node.level), []).append((b_iou, g_err))
+
+
+def _average_recall(coco_images, coco_anns, dets) -> float:
+    """Class-agnostic COCO AR@100 (segm) with pycocotools."""
     import contextlib
     import io
 
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    gt_coco = COCO()
+    gt_coco.dataset = {"images": coco_images, "annotations": coco_anns,
+                       "categories": [{"id": 1, "name": "object"}]}
     with contextlib.redirect_stdout(io.StringIO()):
+        gt_coco.createIndex()
+        if not dets:
+            return 0.0
+        ev = COCOeval(gt_coco, gt_coco.loadRes(dets), "segm")
+        ev.params.useCats = 0
+        ev.params.maxDets = [1, 10, 100]
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-    return per_level, float(ev.stats[8])
+    return float(ev.stats[8])
 
 
 def quality(args: argparse.Namespace) -> None:
     from unsamv2.mining import Miner, MinerConfig
     from unsamv2.scenes import iter_scenes, scene_to_coco
 
-    scenes = list(iter_scenes(args.n, seed=args.seed, size=args.size))
-    coco_images, coco_anns, next_id = [], [], 1
-    for i, scene in enumerate(scenes):
-        info, anns = scene_to_coco(scene, i, next_id, f"{i:05d}.png")
-        coco_images.append(info)
-        coco_anns.extend(anns)
-        next_id += len(scene.nodes)
     for variant in args.variant or ["default"]:
         miner = Miner(MinerConfig(**VARIANTS[variant]))
-        start = time.perf_counter()
-        mined = [miner.mine(s.image) for s in scenes]
-        seconds = time.perf_counter() - start
-        per_level, ar100 = _evaluate(mined, scenes, coco_images, coco_anns)
-        n_masks = sum(len(m) for m in mined)
+        coco_images, coco_anns, dets, per_level = [], [], [], {}
+        next_id, n_masks, seconds = 1, 0, 0.0
+        for i, scene in enumerate(iter_scenes(args.n, seed=args.seed, size=args.size)):
+            info, anns = scene_to_coco(scene, i, next_id, f"{i:05d}.png")
+            coco_images.append(info)
+            coco_anns.extend(anns)
+            next_id += len(scene.nodes)
+            start = time.perf_counter()
+            mined = miner.mine(scene.image)
+            seconds += time.perf_counter() - start
+            n_masks += len(mined)
+            _score_image(i, scene, mined, per_level, dets)
+        ar100 = _average_recall(coco_images, coco_anns, dets)
+        n = len(coco_images)
         print(f"\n## variant {variant}: {VARIANTS[variant] or 'MinerConfig() defaults'}; "
-              f"{len(scenes)} scenes {args.size}px seed {args.seed}; {n_masks / len(scenes):.1f} "
-              f"masks/image; {seconds / len(scenes):.2f} s/image; AR@100 = {ar100:.3f}")
+              f"{n} scenes {args.size}px seed {args.seed}; {n_masks / n:.1f} masks/image; "
+              f"{seconds / n:.2f} s/image; AR@100 = {ar100:.3f}", flush=True)
         print("| level | GT masks | recall@0.5 | mean best IoU | granularity MAE (matched) |")
         print("|---|---|---|---|---|")
         rows = sorted(per_level.items())
@@ -137,7 +143,8 @@ def quality(args: argparse.Namespace) -> None:
             ious = np.array([v[0] for v in vals])
             errs = np.array([v[1] for v in vals])
             mae = np.nanmean(errs) if np.isfinite(errs).any() else float("nan")
-            print(f"| {name} | {len(vals)} | {(ious >= 0.5).mean():.3f} | {ious.mean():.3f} | {mae:.3f} |")
+            print(f"| {name} | {len(vals)} | {(ious >= 0.5).mean():.3f} | {ious.mean():.3f} | {mae:.3f} |",
+                  flush=True)
 
 
 def pictures(args: argparse.Namespace) -> None:

@@ -129,12 +129,15 @@ class PatchDescriptor:
 
     name = "descriptor"
 
-    def __init__(self, patch_size: int = 16, orientations: int = 8, position: float = 0.0) -> None:
+    def __init__(
+        self, patch_size: int = 16, orientations: int = 8, position: float = 0.0, bias: float = 0.35
+    ) -> None:
         if patch_size < 2:
             raise InputError(f"the descriptor patch size must be >= 2 pixels, got {patch_size}.")
         self.patch_size = int(patch_size)
         self.orientations = int(orientations)
         self.position = float(position)
+        self.bias = float(bias)
 
     def features(self, image: np.ndarray, long_side: int) -> np.ndarray:
         """(h, w, D) float32 L2-normalised descriptors of ``image`` resized to ``long_side``.
@@ -193,7 +196,7 @@ class PatchDescriptor:
         if self.position > 0:
             yy, xx = np.meshgrid(np.linspace(-1, 1, gh), np.linspace(-1, 1, gw), indexing="ij")
             parts.append(self.position * np.stack([yy.ravel(), xx.ravel()], -1))
-        parts.append(np.full((gh * gw, 1), 0.35))
+        parts.append(np.full((gh * gw, 1), self.bias))
         f = np.concatenate(parts, axis=1)
         f /= np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
         return f.reshape(gh, gw, -1).astype(np.float32)
