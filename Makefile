@@ -49,3 +49,13 @@ lock: install-dev
 
 clean:
 	rm -rf $(VENV) runs/demo .pytest_cache
+
+# Local stack (docs/operations.md): Prefect server, process work pool + worker, Ray head, all on
+# 127.0.0.1, state in .local/stack; `make stop` stops only what `make serve` started.
+# Options: make serve STACK_ARGS="--prefect-port 0 --dashboard-port 0" (0 = any free port).
+.PHONY: serve stop
+serve: install
+	$(PY) scripts/stack.py up $(STACK_ARGS)
+
+stop:
+	$(PY) scripts/stack.py down $(STACK_ARGS)
