@@ -84,6 +84,15 @@ def test_to_mask_records_round_trip():
         assert rec["origin"] == m.origin and rec["is_part"] == m.is_part and rec["area"] == m.area
 
 
+@pytest.mark.parametrize("shape", [(32, 400), (400, 32), (33, 33)])
+def test_thin_and_tiny_images_mine_without_error(shape):
+    rng = np.random.default_rng(0)
+    img = (rng.random((*shape, 3)) * 255).astype(np.uint8)
+    img[:, : shape[1] // 2] = (200, 0, 0)
+    mined = Miner(MinerConfig(**FAST)).mine(img)
+    assert all(m.mask.shape == shape for m in mined)
+
+
 def test_no_divide_candidate_gives_no_masks():
     img, _, _ = toy_image(96)
     miner = Miner(MinerConfig(**FAST, maskcut_min_area=0.99))  # every MaskCut mask is dropped

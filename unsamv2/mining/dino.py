@@ -167,7 +167,7 @@ class DinoBackbone:
         """(h, w, D) float32 patch tokens of ``image`` (H, W, 3) uint8 resized to ``long_side``."""
         import torch
 
-        rgb = resize_to_grid(check_rgb(image), long_side, self.patch_size)
+        rgb = resize_to_grid(check_rgb(image, min_side=1), long_side, self.patch_size)
         x = torch.from_numpy(np.array(rgb)).to(self.device, torch.float32).permute(2, 0, 1)[None] / 255.0
         mean = torch.tensor(_IMAGENET_MEAN, device=self.device)[:, None, None]
         std = torch.tensor(_IMAGENET_STD, device=self.device)[:, None, None]

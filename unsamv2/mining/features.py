@@ -146,7 +146,7 @@ class PatchDescriptor:
         cells of ``min(patch_size, source pixels per patch)`` pixels (at least 4), so a small
         image is never upsampled just to be described.
         """
-        image = check_rgb(image)
+        image = check_rgb(image, min_side=1)  # crops may be thin; Miner checks the input image
         gh, gw = grid_shape(image.shape[0], image.shape[1], long_side, self.patch_size)
         cell = int(np.clip(round(max(image.shape[:2]) / max(gh, gw)), 4, self.patch_size))
         rgb = resize_to_grid(image, max(gh, gw) * cell, cell)
