@@ -9,6 +9,8 @@ other processes share the CPU. Compared side by side in one run:
 - 10 granularities in ONE decoder call vs 10 separate calls (same clicks);
 - whole-image generation at 10 g with ONE image embedding vs re-embedding the image for every g
   (what the reference generator does: it calls ``set_image`` inside ``generate``).
+
+Each pair is timed alternately (A, B, A, B, ...) so that load changes hit both sides.
 """
 
 from __future__ import annotations
@@ -36,6 +38,19 @@ def median_seconds(fn: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
+def paired_median_seconds(fa: Callable[[], object], fb: Callable[[], object],
+                          repeats: int) -> tuple[float, float]:
+    """Medians of two alternatives timed alternately (A B A B ...), so load changes hit both."""
+    fa(), fb()  # warm-up
+    times_a, times_b = [], []
+    for _ in range(repeats):
+        for fn, times in ((fa, times_a), (fb, times_b)):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+    return statistics.median(times_a), statistics.median(times_b)
+
+
 def bench_config(config: str, repeats: int, points_per_side: int) -> list[tuple[str, str, float]]:
     import skimage.data
     import torch
@@ -55,9 +70,11 @@ def bench_config(config: str, repeats: int, points_per_side: int) -> list[tuple[
 
     add("image embedding (set_image)", median_seconds(lambda: predictor.set_image(image), repeats))
     add("one decode (1 click, 1 g)", median_seconds(lambda: predictor.predict(click, label, 0.5), repeats))
-    add("10 g in one decode", median_seconds(lambda: predictor.predict(click, label, GRANULARITIES), repeats))
-    add("10 g as 10 separate decodes", median_seconds(
-        lambda: [predictor.predict(click, label, g) for g in GRANULARITIES], repeats))
+    batched, separate = paired_median_seconds(
+        lambda: predictor.predict(click, label, GRANULARITIES),
+        lambda: [predictor.predict(click, label, g) for g in GRANULARITIES], repeats)
+    add("10 g in one decode", batched)
+    add("10 g as 10 separate decodes", separate)
 
     generator = UnSAMv2MaskGenerator(model, points_per_side=points_per_side, points_per_batch=64)
 
@@ -65,11 +82,11 @@ def bench_config(config: str, repeats: int, points_per_side: int) -> list[tuple[
         for g in GRANULARITIES:
             generator.generate(image, g)
 
-    slow_repeats = max(1, repeats // 2)
-    add(f"whole image, 10 g, {points_per_side}x{points_per_side} grid, one embedding",
-        median_seconds(lambda: generator.generate(image, GRANULARITIES), slow_repeats))
-    add(f"whole image, 10 g, {points_per_side}x{points_per_side} grid, embed per g",
-        median_seconds(reembed_per_g, slow_repeats))
+    once, per_g = paired_median_seconds(lambda: generator.generate(image, GRANULARITIES),
+                                        reembed_per_g, max(1, repeats // 2))
+    grid = f"{points_per_side}x{points_per_side} grid"
+    add(f"whole image, 10 g, {grid}, one embedding", once)
+    add(f"whole image, 10 g, {grid}, embed per g", per_g)
     return rows
 
 

@@ -148,3 +148,22 @@ def test_non_default_image_size_builds_and_predicts(photo):
     predictor.set_image(photo)
     masks, iou, low = predictor.predict(POINTS, LABELS, 0.5)
     assert masks.shape == (1, *photo.shape[:2]) and low.shape == (1, 128, 128) and iou.shape == (1,)
+
+
+def test_yaml_path_with_the_official_extra_keys_builds(tmp_path):
+    """The release's configs add ``lora_rank``, ``fourier_dim`` and ``temperature`` to SAM-2's."""
+    from importlib import resources
+
+    text = resources.files("unsamv2").joinpath("configs", "tiny.yaml").read_text()
+    text = text.replace("  num_maskmem: 7\n", "  num_maskmem: 7\n  lora_rank: 4\n  fourier_dim: 128\n"
+                        "  temperature: 100\n  multimask_output_in_sam: true\n", 1)
+    text = text.replace("  multimask_output_in_sam: false\n", "", 1)
+    path = tmp_path / "release_style.yaml"
+    path.write_text(text)
+    model = build_model(str(path))
+    assert model.sam_mask_decoder.transformer.layers[0].self_attn.q_proj.rank == 4
+    assert model.multimask_output_in_sam is False  # UnSAMv2's inference flags always apply
+    with pytest.raises(InputError, match="no 'model:' section"):
+        bad = tmp_path / "bad.yaml"
+        bad.write_text("trainer: {}\n")
+        build_model(str(bad))

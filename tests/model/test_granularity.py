@@ -151,3 +151,14 @@ def test_decoder_mask_and_object_pointer_come_from_the_granularity_token(fresh_t
         torch.testing.assert_close(token[:, 0], captured["hs"][:, 6])
         model.sam_mask_decoder.granularity_mlp.layers[2].bias.add_(1.0)
         assert not torch.allclose(model.decode(*args).low_res_logits, before.low_res_logits)
+
+
+def test_importing_the_model_package_does_not_import_sam2():
+    """sam2 sets up Hydra when imported: only building or using a model may import it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, unsamv2.model, unsamv2.model.adapter, unsamv2.cli.segment, unsamv2.cli.info; "
+            "print(sorted(m for m in ('sam2', 'hydra') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
