@@ -1,0 +1,109 @@
+"""The recipe: which parameters train, exact resume, checkpoints, refusals."""
+
+import os
+
+import pytest
+import torch
+
+from unsamv2.errors import InputError
+from unsamv2.train import TrainConfig, train
+from unsamv2.train.checkpoint import latest_checkpoint, load_trained_model, read_checkpoint
+
+
+def small(scene_table, out, **changes):
+    """A config that takes well under a second per step on the tiny model."""
+    base = dict(table_uri=scene_table["table"], output_uri=str(out), max_steps=4, batch_size=1,
+                max_masks_per_image=2, correction_clicks=1, checkpoint_every=2, val_images=1, seed=11)
+    return TrainConfig(**{**base, **changes})
+
+
+def weights(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_adapter_mode_changes_only_adapter_parameters(scene_table, tmp_path):
+    from unsamv2.model import build_model
+    from unsamv2.model.checkpoint import is_adapter_key
+
+    result = train(small(scene_table, tmp_path, max_steps=1))
+    before = weights(build_model("tiny"))
+    after = weights(load_trained_model(result.checkpoint_uri))
+    assert result.trainable_parameters == 345_760 and result.steps == 1
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed, "one step must move the adapter"
+    assert all(is_adapter_key(k) for k in changed), sorted(k for k in changed if not is_adapter_key(k))[:5]
+    assert not os.path.exists(os.path.join(result.checkpoint_uri, "model.safetensors"))
+
+
+def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(scene_table, tmp_path):
+    straight = train(small(scene_table, tmp_path / "straight"))
+
+    class Stop(Exception):
+        pass
+
+    def interrupt(log):
+        if log.step == 3:
+            raise Stop
+
+    config = small(scene_table, tmp_path / "resumed")
+    with pytest.raises(Stop):
+        train(config, on_step=interrupt)
+    assert read_checkpoint(latest_checkpoint(config.output_uri)).step == 2
+    resumed = train(config, resume=True)
+    assert resumed.start_step == 2 and resumed.steps == 4
+    assert resumed.losses == straight.losses  # exact, the first two come from the checkpoint
+    a = weights(load_trained_model(straight.checkpoint_uri))
+    b = weights(load_trained_model(resumed.checkpoint_uri))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    sa, sb = read_checkpoint(straight.checkpoint_uri).state, read_checkpoint(resumed.checkpoint_uri).state
+    assert sa["position"] == sb["position"]
+    assert all(torch.equal(x, y) for x, y in zip(sa["optimizer"]["state"][0].values(),
+                                                 sb["optimizer"]["state"][0].values(), strict=True))
+    # resuming a finished run is a no-op that returns the same result
+    again = train(config, resume=True)
+    assert again.checkpoint_uri == resumed.checkpoint_uri and again.losses == resumed.losses
+
+
+def test_full_mode_trains_every_weight_and_writes_them(scene_table, tmp_path):
+    from unsamv2.model import build_model
+
+    result = train(small(scene_table, tmp_path, max_steps=2, trainable="full", val_images=0))
+    assert result.model_uri and os.path.exists(result.model_uri) and os.path.exists(result.adapter_uri)
+    before = weights(build_model("tiny"))
+    after = weights(load_trained_model(result.checkpoint_uri))
+    assert not torch.equal(before["image_encoder.trunk.patch_embed.proj.weight"],
+                           after["image_encoder.trunk.patch_embed.proj.weight"])
+    assert os.path.exists(os.path.join(str(tmp_path), "summary.json"))
+    assert os.path.exists(os.path.join(str(tmp_path), "loss.png"))
+
+
+def test_checkpoints_are_periodic_complete_and_pruned(scene_table, tmp_path):
+    result = train(small(scene_table, tmp_path, max_steps=5, checkpoint_every=1, keep_checkpoints=2))
+    names = sorted(os.listdir(tmp_path / "checkpoints"))
+    assert names == ["latest.json", "step-000004", "step-000005"]
+    payload = read_checkpoint(result.checkpoint_uri)
+    assert payload.step == 5 and len(payload.state["losses"]) == 5
+    assert set(payload.meta["metrics"]) >= {"loss", "val_loss", "val_iou_click1"}
+    assert set(os.listdir(result.checkpoint_uri)) == {"adapter.safetensors", "state.pt", "meta.json", "_SUCCESS"}
+
+
+def test_refusals(scene_table, tmp_path):
+    config = small(scene_table, tmp_path, max_steps=1, val_images=0)
+    train(config)
+    with pytest.raises(InputError, match="--resume"):
+        train(config)
+    with pytest.raises(InputError, match="other settings .*lr"):
+        train(config.replace(lr=3e-4, max_steps=2), resume=True)
+    with pytest.raises(InputError, match="max_steps"):
+        TrainConfig(table_uri="t", output_uri="o", max_steps=0)
+    with pytest.raises(InputError, match="human_coco_uri"):
+        TrainConfig(table_uri="t", output_uri="o", human_fraction=0.2)
+    with pytest.raises(InputError, match="unknown keys"):
+        TrainConfig.from_dict({"table_uri": "t", "output_uri": "o", "lerning_rate": 1})
+
+
+def test_config_round_trips(scene_table, tmp_path):
+    config = small(scene_table, tmp_path)
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    assert config.replace(output_uri="elsewhere").config_hash() == config.config_hash()
+    assert config.replace(lr=2e-4).config_hash() != config.config_hash()

@@ -1,0 +1,150 @@
+"""Training checkpoints: a folder per step, local or s3://, written atomically (marker last).
+
+Layout under a run's ``output_uri``::
+
+    checkpoints/step-000500/adapter.safetensors   the adapter (unsamv2.model.save_adapter format)
+    checkpoints/step-000500/model.safetensors     every weight of the model (``full`` mode only)
+    checkpoints/step-000500/state.pt              optimizer, scheduler, RNG states (one entry per
+                                                  worker), step, data position, loss history
+    checkpoints/step-000500/meta.json             step, config, metrics (human-readable)
+    checkpoints/step-000500/_SUCCESS              written last: the folder is complete
+    checkpoints/latest.json                       {"step": 500, "path": ".../step-000500"}
+
+``state.pt`` holds only tensors, numbers, strings, lists and dicts, and is read with
+``torch.load(weights_only=True)``. Older step folders beyond ``keep`` are deleted after a new
+one is complete.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from unsamv2.data import storage
+from unsamv2.errors import InputError
+
+log = logging.getLogger(__name__)
+
+CHECKPOINTS = "checkpoints"
+MARKER = "_SUCCESS"
+ADAPTER_FILE = "adapter.safetensors"
+MODEL_FILE = "model.safetensors"
+STATE_FILE = "state.pt"
+META_FILE = "meta.json"
+
+
+def step_dir(output_uri: str, step: int) -> str:
+    """The folder of the checkpoint after ``step`` optimizer steps."""
+    return storage.join(output_uri, CHECKPOINTS, f"step-{step:06d}")
+
+
+@dataclass(frozen=True)
+class CheckpointPayload:
+    """What a checkpoint restores besides the weights."""
+
+    step: int
+    state: dict[str, Any]
+    meta: dict[str, Any]
+    uri: str
+
+
+def save_checkpoint(uri: str, model: nn.Module, *, full_weights: bool, state: dict[str, Any],
+                    meta: dict[str, Any]) -> str:
+    """Write one checkpoint folder at ``uri`` (marker last); returns ``uri``.
+
+    state: optimizer / scheduler state dicts, ``rng`` (list per worker), ``step``, ``position``,
+    ``losses``; meta: JSON-able (``config``, ``metrics`` ...), stored in meta.json and as the
+    adapter file's metadata.
+    """
+    from safetensors.torch import save
+
+    from unsamv2.model.adapter import save_adapter
+
+    storage.makedirs(uri)
+    storage.delete(storage.join(uri, MARKER))
+    save_adapter(storage.join(uri, ADAPTER_FILE), model,
+                 metadata={"step": int(state["step"]), "train_config_hash": meta.get("config_hash", ""),
+                           "trainable": meta.get("trainable", "")})
+    if full_weights:
+        tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        storage.write_bytes(storage.join(uri, MODEL_FILE), save(tensors, metadata={"format": "unsamv2-model"}))
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    storage.write_bytes(storage.join(uri, STATE_FILE), buf.getvalue())
+    storage.write_text(storage.join(uri, META_FILE), json.dumps(meta, indent=1, sort_keys=True))
+    storage.write_text(storage.join(uri, MARKER), json.dumps({"step": int(state["step"])}))
+    return uri
+
+
+def mark_latest(output_uri: str, uri: str, step: int, keep: int) -> None:
+    """Point ``latest.json`` at ``uri`` and delete step folders beyond the newest ``keep`` (0 keeps all)."""
+    storage.write_text(storage.join(output_uri, CHECKPOINTS, "latest.json"),
+                       json.dumps({"step": int(step), "path": uri}))
+    if keep <= 0:
+        return
+    folders = sorted(u for u in storage.glob(storage.join(output_uri, CHECKPOINTS, "step-*"))
+                     if not u.endswith(".json"))
+    for old in folders[:-keep]:
+        if old.rstrip("/") != uri.rstrip("/"):
+            fs, path = storage.filesystem(old)
+            fs.rm(path, recursive=True)
+
+
+def is_complete(uri: str) -> bool:
+    return storage.exists(storage.join(uri, MARKER))
+
+
+def latest_checkpoint(output_uri: str) -> str | None:
+    """The newest complete checkpoint folder of a run, or None (``latest.json`` first, then a scan)."""
+    pointer = storage.join(output_uri, CHECKPOINTS, "latest.json")
+    if storage.exists(pointer):
+        uri = json.loads(storage.read_text(pointer))["path"]
+        if is_complete(uri):
+            return uri
+    folders = sorted(u for u in storage.glob(storage.join(output_uri, CHECKPOINTS, "step-*")) if is_complete(u))
+    return folders[-1] if folders else None
+
+
+def read_checkpoint(uri: str, map_location: str | torch.device = "cpu") -> CheckpointPayload:
+    """The state and metadata of a complete checkpoint folder."""
+    if not is_complete(uri):
+        raise InputError(f"{uri} is not a complete training checkpoint (no {MARKER}); give a step-* folder "
+                         "written by 'unsamv2 train'.")
+    state = torch.load(io.BytesIO(storage.read_bytes(storage.join(uri, STATE_FILE))),
+                       map_location=map_location, weights_only=True)
+    meta = json.loads(storage.read_text(storage.join(uri, META_FILE)))
+    return CheckpointPayload(int(state["step"]), state, meta, uri)
+
+
+def load_weights(model: nn.Module, uri: str) -> None:
+    """Load a checkpoint folder's weights into ``model``: every weight when the folder has
+    ``model.safetensors`` (``full`` mode), else the adapter (strictly, both ways)."""
+    from unsamv2.model.adapter import load_adapter
+
+    full = storage.join(uri, MODEL_FILE)
+    if storage.exists(full):
+        from safetensors.torch import load
+
+        from unsamv2.model.checkpoint import load_state_strict
+
+        load_state_strict(model, load(storage.read_bytes(full)), full, allow_missing_adapter=False)
+    else:
+        load_adapter(model, storage.join(uri, ADAPTER_FILE))
+
+
+def load_trained_model(uri: str, device: str = "cpu") -> Any:
+    """The :class:`~unsamv2.model.UnSAMv2Model` of a checkpoint folder (built from the run's
+    model config and base checkpoint, then :func:`load_weights`), in eval mode."""
+    from unsamv2.model.build import build_model
+
+    meta = json.loads(storage.read_text(storage.join(uri, META_FILE)))
+    config = meta["config"]
+    model = build_model(config["model_config"], checkpoint=config.get("base_checkpoint"), device="cpu")
+    load_weights(model, uri)
+    return model.to(device).eval()

@@ -1,0 +1,198 @@
+"""The frozen training configuration (DESIGN.md 2.3), validated once at construction.
+
+Defaults are the paper's recipe (the official ``unsamv2_small_training.yaml``): up to 30 masks per
+image, 1 + 3 clicks, focal x20 + dice x1 + IoU-L1 x1 + object-score x1, AdamW with a cosine lr
+1e-4 -> 1e-5 and weight decay 1e-5, bf16 autocast on CUDA, flip / affine (25 deg, shear 20) /
+colour jitter / grayscale augmentation, batch of 2 images per worker, adapter-only training.
+Every bad value raises :class:`~unsamv2.errors.InputError` with one sentence.
+
+The config is plain data: :meth:`TrainConfig.to_dict` / :meth:`TrainConfig.from_dict` round-trip
+through JSON (how the Ray backend, a Ray Job and a checkpoint carry it), and
+:meth:`TrainConfig.config_hash` names a run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from unsamv2.errors import InputError
+
+TRAINABLE_MODES = ("adapter", "full")
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Joint image + mask augmentation (the official training YAML's values).
+
+    ``hflip``: probability of a horizontal flip; ``degrees`` / ``shear``: uniform ranges
+    (-v, v) of rotation and x-shear in degrees, about the image centre; ``jitter``: colour
+    jitters applied one after the other, each (brightness, contrast, saturation) factor ranges
+    (1 - v, 1 + v) in a random order; ``grayscale``: probability of turning the image grey.
+    """
+
+    enabled: bool = True
+    hflip: float = 0.5
+    degrees: float = 25.0
+    shear: float = 20.0
+    jitter: tuple[tuple[float, float, float], ...] = ((0.1, 0.03, 0.03), (0.1, 0.05, 0.05))
+    grayscale: float = 0.05
+
+    def __post_init__(self) -> None:
+        _fraction("augment.hflip", self.hflip)
+        _fraction("augment.grayscale", self.grayscale)
+        for name in ("degrees", "shear"):
+            value = getattr(self, name)
+            if not _finite(value) or not 0 <= value <= 90:
+                raise InputError(f"augment.{name} must be in [0, 90] degrees, got {value!r}.")
+        jitter = tuple(tuple(float(v) for v in j) for j in self.jitter)
+        if any(len(j) != 3 or not all(0 <= v < 1 for v in j) for j in jitter):
+            raise InputError(f"augment.jitter must be (brightness, contrast, saturation) triples in [0, 1), "
+                             f"got {self.jitter!r}.")
+        object.__setattr__(self, "jitter", jitter)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything one training run needs; see the module docstring for the defaults.
+
+    Data: ``table_uri`` (mask table root, local or s3://), ``split_uri`` (folder of
+    ``split.parquet`` from the stats step; default ``<table>/stats``; None-able via
+    ``use_split=False`` to train on every ok image), ``output_uri`` (run folder: checkpoints,
+    summary). Light supervision (UnSAMv2+): ``human_coco_uri`` (COCO-format annotations with
+    human masks; ``human_image_root`` defaults to the JSON's folder) mixed in as
+    ``human_fraction`` of the images.
+    Model: ``model_config`` / ``base_checkpoint`` / ``init_adapter`` as for
+    :func:`unsamv2.model.build_model`; ``trainable`` "adapter" (the paper) or "full" (everything,
+    for the random-weight tiny model of the embedded default).
+    Schedule: ``max_steps`` optimizer steps, each of ``batch_size`` images per worker.
+    """
+
+    table_uri: str
+    output_uri: str
+    split_uri: str | None = None
+    use_split: bool = True
+    human_coco_uri: str | None = None
+    human_image_root: str | None = None
+    human_fraction: float = 0.0
+    model_config: str = "tiny"
+    base_checkpoint: str | None = None
+    init_adapter: str | None = None
+    trainable: str = "adapter"
+    max_steps: int = 1000
+    batch_size: int = 2
+    max_masks_per_image: int = 30
+    correction_clicks: int = 3
+    lr: float = 1e-4
+    min_lr: float = 1e-5
+    weight_decay: float = 1e-5
+    focal_alpha: float = 0.25
+    focal_gamma: float = 2.0
+    weight_focal: float = 20.0
+    weight_dice: float = 1.0
+    weight_iou: float = 1.0
+    weight_object: float = 1.0
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    log_every: int = 10
+    val_images: int = 8
+
+    def __post_init__(self) -> None:
+        if isinstance(self.augment, dict):
+            object.__setattr__(self, "augment", AugmentConfig(**_known(AugmentConfig, self.augment, "augment")))
+        for name in ("table_uri", "output_uri"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise InputError(f"TrainConfig.{name} must be a non-empty path or s3:// URI, got {value!r}.")
+        _choice("trainable", self.trainable, TRAINABLE_MODES)
+        _choice("device", self.device, DEVICES)
+        _choice("precision", self.precision, PRECISIONS)
+        for name, minimum in (("max_steps", 1), ("batch_size", 1), ("max_masks_per_image", 1),
+                              ("correction_clicks", 0), ("checkpoint_every", 1), ("keep_checkpoints", 0),
+                              ("log_every", 1), ("val_images", 0), ("seed", 0)):
+            _integer(name, getattr(self, name), minimum)
+        for name in ("lr", "min_lr"):
+            if not _finite(getattr(self, name)) or getattr(self, name) <= 0:
+                raise InputError(f"TrainConfig.{name} must be a positive number, got {getattr(self, name)!r}.")
+        if self.min_lr > self.lr:
+            raise InputError(f"TrainConfig.min_lr ({self.min_lr}) must not exceed lr ({self.lr}).")
+        for name in ("weight_decay", "focal_gamma", "weight_focal", "weight_dice", "weight_iou", "weight_object"):
+            if not _finite(getattr(self, name)) or getattr(self, name) < 0:
+                raise InputError(f"TrainConfig.{name} must be a number >= 0, got {getattr(self, name)!r}.")
+        _fraction("focal_alpha", self.focal_alpha)
+        _fraction("human_fraction", self.human_fraction)
+        if self.human_fraction > 0 and not self.human_coco_uri:
+            raise InputError("human_fraction > 0 needs human_coco_uri (a COCO-format annotations file).")
+        if self.human_fraction >= 1:
+            raise InputError("human_fraction must be below 1: the mined table is the main training data.")
+
+    # ------------------------------------------------------------------ derived values
+    @property
+    def resolved_split_uri(self) -> str | None:
+        """Where ``split.parquet`` is read from (None: no split, every ok image trains)."""
+        if not self.use_split:
+            return None
+        return self.split_uri or f"{self.table_uri.rstrip('/')}/stats"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values (tuples become lists)."""
+        return json.loads(json.dumps(asdict(self)))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an InputError."""
+        values = _known(cls, data, "TrainConfig")
+        if "augment" in values and isinstance(values["augment"], dict):
+            values["augment"] = AugmentConfig(**_known(AugmentConfig, values["augment"], "augment"))
+        return cls(**values)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, sort_keys=True)
+
+    def config_hash(self) -> str:
+        """12 hex digits over every field except the run-control ones (where and how often to
+        write), so a resumed run with a new ``max_steps`` is a different hash but a moved output is not."""
+        data = self.to_dict()
+        for key in ("output_uri", "checkpoint_every", "keep_checkpoints", "log_every"):
+            data.pop(key)
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A validated copy with ``changes``."""
+        return replace(self, **changes)
+
+
+def _known(cls: type, data: dict[str, Any], what: str) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise InputError(f"{what} has unknown keys {unknown}; valid keys are {sorted(names)}.")
+    return dict(data)
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _fraction(name: str, value: object) -> None:
+    if not _finite(value) or not 0 <= value <= 1:
+        raise InputError(f"{name} must be a number in [0, 1], got {value!r}.")
+
+
+def _integer(name: str, value: object, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InputError(f"TrainConfig.{name} must be an integer >= {minimum}, got {value!r}.")
+
+
+def _choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise InputError(f"TrainConfig.{name} must be one of {', '.join(choices)}, got {value!r}.")

@@ -1,0 +1,68 @@
+"""The interactive forward pass of training (DESIGN.md 2.3) as one ``nn.Module``.
+
+:class:`ClickLoop` embeds the images once, then runs 1 + ``correction_clicks`` decoder steps per
+object at the object's g: the first click is positive and uniform inside the target, each next
+click is drawn from the error region of the previous prediction (:mod:`unsamv2.train.clicks`),
+all clicks so far are passed, and the previous step's low-resolution logits are fed back as the
+mask prompt (not detached, as in SAM-2's training). It is a module with a ``forward`` so that
+DistributedDataParallel can wrap it (DDP only synchronises gradients of work done in
+``forward``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from unsamv2.model.network import ImageFeatures, UnSAMv2Model
+from unsamv2.train.clicks import sample_clicks
+from unsamv2.train.losses import StepPrediction
+
+
+def repeat_features(features: ImageFeatures, counts: Tensor) -> ImageFeatures:
+    """Image features (B, ...) -> one row per object, ``counts[i]`` rows for image i."""
+    embed = features.image_embed.repeat_interleave(counts, dim=0)
+    high = None if features.high_res is None else tuple(f.repeat_interleave(counts, dim=0)
+                                                       for f in features.high_res)
+    return ImageFeatures(embed, high)
+
+
+class ClickLoop(nn.Module):
+    """``forward(images, targets, granularity, counts, generator) -> [StepPrediction, ...]``.
+
+    images (B, 3, S, S) normalised; targets (N, S, S) bool, image i's objects contiguous;
+    granularity (N,); counts (B,) int64; generator: CPU ``torch.Generator`` for the clicks.
+    ``train_encoder``: run the image encoder with gradients (``full`` mode) or under no_grad.
+    The returned logits are upsampled to S x S (where the loss is computed, as SAM-2 does).
+    """
+
+    def __init__(self, model: UnSAMv2Model, correction_clicks: int = 3, train_encoder: bool = False) -> None:
+        super().__init__()
+        self.model = model
+        self.correction_clicks = int(correction_clicks)
+        self.train_encoder = bool(train_encoder)
+
+    def forward(self, images: Tensor, targets: Tensor, granularity: Tensor, counts: Tensor,
+                generator: torch.Generator) -> list[StepPrediction]:
+        size = self.model.image_size
+        if self.train_encoder:
+            features = self.model.encode_image(images)
+        else:
+            with torch.no_grad():
+                features = self.model.encode_image(images)
+        features = repeat_features(features, counts)
+        points, labels = sample_clicks(targets, None, generator)
+        mask_input = None
+        steps: list[StepPrediction] = []
+        for step in range(1 + self.correction_clicks):
+            out = self.model.decode(features, points, labels, granularity, mask_input)
+            logits = F.interpolate(out.low_res_logits, (size, size), mode="bilinear", align_corners=False)[:, 0]
+            steps.append(StepPrediction(logits, out.iou_pred[:, 0], out.object_score_logits[:, 0]))
+            if step == self.correction_clicks:
+                break
+            new_points, new_labels = sample_clicks(targets, logits.detach() > 0, generator)
+            points = torch.cat([points, new_points], dim=1)
+            labels = torch.cat([labels, new_labels], dim=1)
+            mask_input = out.low_res_logits
+        return steps
