@@ -30,6 +30,7 @@ VARIANTS = {
     "rounds6": {"rounds": 6},
     "zero": {"masking": "zero"},
     "tau0.15": {"tau": 0.15},
+    "refine": {"refine": True},
 }
 
 
