@@ -138,3 +138,19 @@ def test_bad_images_and_mask_inputs_are_clear_errors(predictor, photo):
         predictor.predict(POINTS, LABELS, [0.1, 0.2], mask_input=np.zeros((3, 64, 64)))
     with pytest.raises(InputError, match="mask_input must be"):
         predictor.predict(POINTS, LABELS, 0.1, mask_input=np.zeros((256, 256)))
+
+
+def test_predict_batch_validates_its_inputs(predictor):
+    coords = np.array([[[200, 150], [0, 0]]], dtype=np.float32)
+    with pytest.raises(InputError, match="padding"):
+        predictor.predict_batch(coords, [[1, 2]], [0.5])
+    with pytest.raises(InputError, match="outside the 420x300 image"):
+        predictor.predict_batch(np.array([[[200, 150], [500, 0]]]), [[1, 0]], [0.5])
+    far_padding = np.array([[[200, 150], [-5, -5]]], dtype=np.float32)
+    assert predictor.predict_batch(far_padding, [[1, -1]], [0.5])[1].shape == (1,)
+    with pytest.raises(InputError, match="2 granularities for 1"):
+        predictor.predict_batch(coords, [[1, -1]], [0.5, 0.6])
+    with pytest.raises(InputError, match="mask_input must be"):
+        predictor.predict_batch(coords, [[1, -1]], [0.5], mask_input=np.zeros((2, 64, 64)))
+    with pytest.raises(InputError, match=r"\(B, N, 2\)"):
+        predictor.predict_batch(coords[0], [1, -1], [0.5])

@@ -148,24 +148,14 @@ class UnSAMv2Predictor:
         if ``return_masks`` is False), IoU (B,), low-res logits (B, S/4, S/4).
         """
         height, width = self.image_size_hw
-        coords = np.asarray(point_coords, dtype=np.float32)
-        labels = np.asarray(point_labels)
-        if coords.ndim != 3 or coords.shape[-1] != 2 or labels.shape != coords.shape[:2]:
-            raise InputError(f"point_coords must be (B, N, 2) and point_labels (B, N), got "
-                             f"{coords.shape} and {labels.shape}.")
-        g = as_granularities(granularity)
-        if g.shape[0] != coords.shape[0]:
-            raise InputError(f"{g.shape[0]} granularities for {coords.shape[0]} prompt sets; give one each.")
+        coords, labels, g, masks_in = self._check_batch(point_coords, point_labels, granularity,
+                                                        mask_input)
         dev = self.device
         # (x / W, y / H) * S, in float32, as SAM-2's transforms do
         size = torch.tensor([width, height], dtype=torch.float32, device=dev)
         coords_t = torch.tensor(coords, device=dev) / size * self.model.image_size
         labels_t = torch.tensor(labels.astype(np.int32), device=dev)
-        mask_t = None
-        if mask_input is not None:
-            side = self.model.low_res_size
-            mask_t = torch.tensor(np.asarray(mask_input, dtype=np.float32), device=dev)
-            mask_t = mask_t.reshape(coords.shape[0], 1, side, side)
+        mask_t = None if masks_in is None else torch.tensor(masks_in, device=dev)
         out = self.model.decode(self.features, coords_t, labels_t,
                                 torch.tensor(g, dtype=torch.float32, device=dev),
                                 mask_t, multimask_iou=self.multimask_iou)
@@ -176,6 +166,36 @@ class UnSAMv2Predictor:
             masks = (logits[:, 0] > self.mask_threshold).cpu().numpy()
         low_res = torch.clamp(low_res, -32.0, 32.0)[:, 0]
         return masks, out.iou_pred[:, 0].float().cpu().numpy(), low_res.float().cpu().numpy()
+
+    def _check_batch(self, point_coords: ArrayLike, point_labels: ArrayLike, granularity: ArrayLike,
+                     mask_input: ArrayLike | None,
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """Validated (coords (B, N, 2), labels (B, N), g (B,), masks (B, 1, s, s) | None)."""
+        height, width = self.image_size_hw
+        coords = np.asarray(point_coords, dtype=np.float32)
+        labels = np.asarray(point_labels)
+        if coords.ndim != 3 or coords.shape[-1] != 2 or labels.shape != coords.shape[:2]:
+            raise InputError(f"point_coords must be (B, N, 2) and point_labels (B, N), got "
+                             f"{coords.shape} and {labels.shape}.")
+        if labels.dtype.kind not in "iu" or not np.isin(labels, (-1, 0, 1)).all():
+            raise InputError("point_labels must be 1 (positive), 0 (negative) or -1 (padding).")
+        real = labels != -1
+        inside = np.isfinite(coords).all(-1) & (coords[..., 0] >= 0) & (coords[..., 0] < width) \
+            & (coords[..., 1] >= 0) & (coords[..., 1] < height)
+        if (real & ~inside).any():
+            raise InputError(f"a click is outside the {width}x{height} image; use 0 <= x < {width} "
+                             f"and 0 <= y < {height} (label -1 padding points are exempt).")
+        g = as_granularities(granularity)
+        if g.shape[0] != coords.shape[0]:
+            raise InputError(f"{g.shape[0]} granularities for {coords.shape[0]} prompt sets; give one each.")
+        if mask_input is None:
+            return coords, labels.astype(np.int32), g, None
+        side = self.model.low_res_size
+        masks = np.asarray(mask_input, dtype=np.float32)
+        if masks.size != coords.shape[0] * side * side:
+            raise InputError(f"mask_input must be ({coords.shape[0]}, {side}, {side}) low-res "
+                             f"logits, got shape {masks.shape}.")
+        return coords, labels.astype(np.int32), g, masks.reshape(-1, 1, side, side)
 
     def _check_points(self, point_coords: ArrayLike, point_labels: ArrayLike,
                       ) -> tuple[np.ndarray, np.ndarray]:
