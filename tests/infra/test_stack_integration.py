@@ -76,6 +76,25 @@ def _wait_for_run(api: str, run_id: str, dashboard: str, token: str, timeout: fl
     return state, seen_while_running
 
 
+def _deploy_everything(env: dict[str, str]) -> None:
+    """Every deployment of prefect.yaml deploys as written once its work pools exist."""
+    from opsdefs import INFRA
+
+    for pool, extra in (("unsamv2-vm", []), ("unsamv2-k8s", ["--base-job-template",
+                                                             str(INFRA / "prefect" / "k8s-base-job-template.json")])):
+        created = subprocess.run([str(BIN / "prefect"), "work-pool", "create", pool, "--type",
+                                  "process" if pool == "unsamv2-vm" else "kubernetes", *extra],
+                                 env=env, capture_output=True, text=True, timeout=120, cwd=REPO)
+        assert created.returncode == 0, created.stdout + created.stderr
+    deployed = subprocess.run([str(BIN / "prefect"), "--no-prompt", "deploy", "--all"], env=env,
+                              capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    for name in ("mine/local", "mine/cluster", "mine/vm"):
+        status, body = _http(f"{env['PREFECT_API_URL']}/deployments/name/{name}")
+        assert status == 200, name
+        assert json.loads(body)["pull_steps"], f"{name} has pull steps"
+
+
 def test_stack_serves_a_mine_deployment_on_ray(tmp_path):
     import ray
 
@@ -117,11 +136,12 @@ def test_stack_serves_a_mine_deployment_on_ray(tmp_path):
         assert len(rows) == expected
         assert sorted(r["status"] for r in rows) == ["error", "ok", "ok", "ok"]
         assert all(r["masks"] for r in rows if r["status"] == "ok")
+        _deploy_everything(cli_env)
     finally:
-        down = _stack(state_dir, "down", timeout=180)
+        down = _stack(state_dir, "down", "--purge", timeout=180)
         assert down.returncode == 0, down.stderr
         stack_module()  # imports scripts/_stack_procs as a side effect
         procs = sys.modules["_stack_procs"]
         leftovers = {r["name"]: procs.session_members(r["pid"]) for r in recorded}
         assert not any(leftovers.values()), f"processes left behind: {leftovers}"
-        assert not (state_dir / "stack.json").exists()
+        assert not state_dir.exists()
