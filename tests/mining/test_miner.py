@@ -143,3 +143,45 @@ def test_miner_with_a_tiny_dinov3(tmp_path):
     assert all(m.mask.shape == (96, 96) and 0.1 <= m.granularity <= 1.0 for m in mined)
     with pytest.raises(InputError, match="patch_size=14"):
         Miner(MinerConfig(backbone="dinov3", backbone_weights=path, patch_size=14))
+
+
+class _ConstantBackbone:
+    """Every patch identical: conquer merges everything into one region, so no conquer mask."""
+
+    name, patch_size = "constant", 16
+
+    def features(self, image, long_side):
+        from unsamv2.mining.features import grid_shape
+
+        return np.ones((*grid_shape(image.shape[0], image.shape[1], long_side, 16), 4), np.float32)
+
+
+class _FixedDivide(Miner):
+    def __init__(self, candidates):
+        super().__init__(MinerConfig(**FAST), backbone=_ConstantBackbone())
+        self.candidates = candidates
+
+    def divide(self, image):
+        return self.candidates
+
+
+def test_divide_parts_inside_an_instance_become_parts_with_granularity():
+    img, disc, square = toy_image()
+    part = disc.copy()
+    part[:, : int(0.35 * 160)] = False  # the right half of the disc
+    mined = _FixedDivide(np.stack([disc, part, square])).mine(img)
+    by_group = {}
+    for m in mined:
+        by_group.setdefault(m.instance_id, []).append(m)
+    assert len(by_group) == 2  # the disc (with its parts) and the square
+    disc_group = next(g for g in by_group.values() if any(np.array_equal(m.mask, disc) for m in g))
+    origins = sorted((m.origin, m.is_part) for m in disc_group)
+    assert origins == [("divide", False), ("part", True)]
+    inst = next(m for m in disc_group if not m.is_part)
+    prt = next(m for m in disc_group if m.is_part)
+    assert inst.granularity == 1.0 and prt.granularity == pytest.approx(0.1)
+    assert np.array_equal(prt.mask, part)
+    # two near-duplicate candidates contain each other, so neither is an instance (DESIGN 2.1.2)
+    duplicate = disc.copy()
+    duplicate[disc.nonzero()[0][0], :] = False
+    assert _FixedDivide(np.stack([disc, duplicate])).mine(img) == []
