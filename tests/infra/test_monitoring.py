@@ -60,3 +60,24 @@ def test_ray_system_series_are_ones_rays_own_dashboards_use():
     system = {s for e in _exprs() for s in _series_names(e) if not s.startswith("ray_unsamv2_")}
     for series in system:
         assert series in bundled, series
+
+
+def test_every_definition_file_parses():
+    import yaml
+
+    files = sorted(INFRA.rglob("*.yaml")) + sorted(INFRA.rglob("*.json")) + [REPO / "prefect.yaml"]
+    assert len(files) >= 9
+    for path in files:
+        docs = [json.loads(path.read_text())] if path.suffix == ".json" else \
+            [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+        assert docs and all(isinstance(d, dict) for d in docs), path
+
+
+def test_prometheus_stack_values_match_the_podmonitors():
+    import yaml
+
+    values = yaml.safe_load((INFRA / "monitoring" / "kube-prometheus-stack-values.yaml").read_text())
+    assert values["grafana"]["grafana.ini"]["security"]["allow_embedding"] is True
+    monitors = list(yaml.safe_load_all((INFRA / "k8s" / "monitoring.yaml").read_text()))
+    assert all(m["metadata"]["labels"]["release"] == "prometheus" for m in monitors)
+    assert {m["metadata"]["namespace"] for m in monitors} == {"prometheus-system"}
