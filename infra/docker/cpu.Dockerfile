@@ -41,6 +41,10 @@ COPY pyproject.toml infra/docker/requirements_from_pyproject.py /opt/build/
 RUN python /opt/build/requirements_from_pyproject.py /opt/build/pyproject.toml all > /opt/build/requirements.txt \
     && pip install -c /opt/build/constraints.txt -r /opt/build/requirements.txt
 
+# Flow-run pods of the Kubernetes work pool start through this: they join the Ray cluster as a
+# node without CPUs/GPUs, so Ray Data's driver runs on a Ray node (infra/docker/ray-driver-entrypoint.sh).
+COPY --chmod=0755 infra/docker/ray-driver-entrypoint.sh /usr/local/bin/unsamv2-ray-driver
+
 # Source last: a code change rebuilds only these layers.
 WORKDIR /opt/unsamv2
 COPY pyproject.toml README.md prefect.yaml ./

@@ -127,3 +127,57 @@ def test_requirement_list_covers_pyproject_and_is_fully_pinned():
     assert not missing, f"not pinned in requirements/constraints.txt: {missing}"
     with pytest.raises(SystemExit):
         module.requirements(pyproject, ["no-such-extra"])
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)
+def test_images_install_the_ray_driver_wrapper(path):
+    copies = [a for kind, a in instructions(path) if kind == "COPY"]
+    assert "--chmod=0755 infra/docker/ray-driver-entrypoint.sh /usr/local/bin/unsamv2-ray-driver" in copies
+
+
+def _fake_ray(tmp_path, start_status: int = 0):
+    """A `ray` on PATH that records its arguments (the wrapper's only dependency)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls.txt"
+    script = bin_dir / "ray"
+    script.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n[ "$1" = start ] && exit {start_status}\nexit 0\n')
+    script.chmod(0o755)
+    return bin_dir, calls
+
+
+def _driver(tmp_path, bin_dir, address: str | None, *command: str):
+    import os
+    import subprocess
+
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    env.pop("RAY_ADDRESS", None)
+    if address is not None:
+        env["RAY_ADDRESS"] = address
+    return subprocess.run(["bash", str(INFRA / "docker" / "ray-driver-entrypoint.sh"), *command], env=env,
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+
+
+def test_driver_wrapper_joins_runs_and_leaves(tmp_path):
+    bin_dir, calls = _fake_ray(tmp_path)
+    done = _driver(tmp_path, bin_dir, "head-svc:6379", "sh", "-c", "echo ran > out.txt; exit 3")
+    assert done.returncode == 3, done.stderr  # the command's status
+    assert (tmp_path / "out.txt").read_text() == "ran\n"
+    start, stop = calls.read_text().splitlines()
+    assert start.startswith("start --address=head-svc:6379 --num-cpus=0 --num-gpus=0")
+    assert stop == "stop"
+
+
+@pytest.mark.parametrize("address", [None, "auto", "ray://head:10001"])
+def test_driver_wrapper_needs_a_gcs_address(tmp_path, address):
+    bin_dir, calls = _fake_ray(tmp_path)
+    done = _driver(tmp_path, bin_dir, address, "true")
+    assert done.returncode == 2 and "GCS address" in done.stderr
+    assert not calls.exists(), "nothing started"
+
+
+def test_driver_wrapper_reports_a_failed_join(tmp_path):
+    bin_dir, calls = _fake_ray(tmp_path, start_status=1)
+    done = _driver(tmp_path, bin_dir, "head-svc:6379", "sh", "-c", "touch ran")
+    assert done.returncode == 3 and "could not join" in done.stderr
+    assert not (tmp_path / "ran").exists()

@@ -158,3 +158,11 @@ def test_cluster_deployment_renders_a_token_authenticated_driver_job():
     assert "nvidia.com/gpu" not in container["resources"].get("limits", {}), "the driver needs no GPU"
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert manifest["spec"]["ttlSecondsAfterFinished"] == 3600
+    # Ray Data needs its driver on a Ray node: the pod joins the cluster through the wrapper that
+    # the Dockerfiles install, with a memory-backed /dev/shm larger than its object store.
+    assert container["command"] == ["/usr/bin/tini", "--", "/usr/local/bin/unsamv2-ray-driver"]
+    assert container["args"] == "prefect flow-run execute"
+    volumes = {v["name"]: v["emptyDir"] for v in pod["volumes"]}
+    shm = volumes[next(m["name"] for m in container["volumeMounts"] if m["mountPath"] == "/dev/shm")]
+    assert int(env["UNSAMV2_DRIVER_OBJECT_STORE_BYTES"]["value"]) < _bytes(shm["sizeLimit"]) \
+        < _bytes(container["resources"]["limits"]["memory"])
