@@ -57,21 +57,6 @@ def filesystem(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
     return fs, path
 
 
-def arrow_filesystem(uri: str) -> tuple[Any, str]:
-    """A ``pyarrow.fs`` filesystem and path for ``uri``: pyarrow's native S3 client for ``s3://``
-    (configured like :func:`storage_options`), the local filesystem otherwise."""
-    import pyarrow.fs as pafs
-
-    if uri.startswith(("s3://", "s3a://")):
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-        fs = pafs.S3FileSystem(endpoint_override=s3_endpoint_url(), region=region)
-        return fs, uri.split("://", 1)[1]
-    if is_remote(uri):
-        fs, path = filesystem(uri)
-        return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), path
-    return pafs.LocalFileSystem(), os.path.abspath(uri)
-
-
 def join(uri: str, *parts: str) -> str:
     """Join path parts onto a local path or URI with '/'."""
     if is_remote(uri):
