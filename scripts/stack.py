@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import secrets
+import shlex
 import shutil
 import socket
 import subprocess
@@ -144,6 +145,11 @@ def stack_env(state_dir: Path, ports: dict[str, int], token: Path) -> dict[str, 
     }
 
 
+def export_lines(env: dict[str, str]) -> str:
+    """``export K=V`` lines a POSIX shell can source (values quoted)."""
+    return "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
+
+
 def _process_env(env: dict[str, str]) -> dict[str, str]:
     merged = {k: v for k, v in os.environ.items() if k not in ("RAY_AUTH_TOKEN", "PREFECT_API_KEY")}
     return {**merged, **env}
@@ -251,7 +257,9 @@ def install_grafana_dashboard(temp: Path) -> Path | None:
 def start_services(args: argparse.Namespace, state: dict, env: dict[str, str], temp: Path) -> None:
     ports, d = state["ports"], args.state_dir
     head_env = {**env, "RAY_PROMETHEUS_HOST": os.environ.get("RAY_PROMETHEUS_HOST", "http://127.0.0.1:9090"),
-                "RAY_GRAFANA_HOST": os.environ.get("RAY_GRAFANA_HOST", "http://127.0.0.1:3000")}
+                "RAY_GRAFANA_HOST": os.environ.get("RAY_GRAFANA_HOST", "http://127.0.0.1:3000"),
+                # no Serve replicas to migrate here: a short drain keeps `make stop` quick
+                "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": os.environ.get("RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S", "5")}
     server = _start(state, d, "prefect-server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
                                                   "--port", str(ports["prefect"]), "--analytics-off"], env)
     head = _start(state, d, "ray-head", _ray_argv(args, ports, temp), head_env)
@@ -292,7 +300,7 @@ def up(args: argparse.Namespace) -> int:
     except BaseException:
         stop(d)
         raise
-    (d / "env.sh").write_text("".join(f"export {k}={v}\n" for k, v in env.items()))
+    (d / "env.sh").write_text(export_lines(env))
     print(summary(state, d))
     return 0
 
@@ -368,7 +376,7 @@ def env_lines(args: argparse.Namespace) -> int:
     if not state:
         print("# the stack is not running; start it with `make serve`", file=sys.stderr)
         return 1
-    print("".join(f"export {k}={v}\n" for k, v in state["env"].items()), end="")
+    print(export_lines(state["env"]), end="")
     return 0
 
 
@@ -380,6 +388,9 @@ def main(argv: list[str] | None = None) -> int:
     except StackError as exc:
         print(f"stack: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("stack: interrupted; stopped what had been started", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

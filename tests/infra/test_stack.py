@@ -66,6 +66,13 @@ def test_stack_environment_keeps_token_auth_on_and_telemetry_off(tmp_path):
     assert env["PREFECT_HOME"].startswith(str(tmp_path))
 
 
+def test_env_file_lines_survive_a_shell(tmp_path):
+    env = {"PREFECT_HOME": str(tmp_path / "a b"), "RAY_ADDRESS": "127.0.0.1:1"}
+    script = stack.export_lines(env) + 'printf "%s|%s" "$PREFECT_HOME" "$RAY_ADDRESS"'
+    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out == f"{tmp_path / 'a b'}|127.0.0.1:1"
+
+
 def test_local_deployments_come_from_prefect_yaml():
     pool, names = stack.local_deployments()
     assert pool == "unsamv2-local" and "mine/local" in names

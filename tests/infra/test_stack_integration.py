@@ -116,6 +116,9 @@ def test_stack_serves_a_mine_deployment_on_ray(tmp_path):
         assert stack["deployments"] == ["mine/local"]
         token = Path(env["RAY_AUTH_TOKEN_PATH"]).read_text().strip()
         assert token not in up.stdout + up.stderr, "the token is never printed"
+        again = _stack(state_dir, "up", timeout=120)  # idempotent: reports the running stack
+        assert again.returncode == 0 and again.stdout == up.stdout
+        assert json.loads((state_dir / "stack.json").read_text())["processes"] == stack["processes"]
 
         images, table = tmp_path / "images", tmp_path / "table"
         expected = _images(images)
