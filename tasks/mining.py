@@ -6,6 +6,7 @@ Mining is idempotent (finished shards have markers), so a Prefect retry resumes 
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import asdict
 from typing import Any
 
@@ -57,7 +58,12 @@ def mine_shards(job: dict[str, Any], run_key: str) -> dict[str, Any]:
         logger.info("shard %d/%d done: %d images, %d masks, %d errors this run", done, total,
                     counters.images, counters.masks, sum(counters.errors.values()))
 
-    summary = run_mine(mine_job, on_progress=progress)
+    from tasks.limits import ray_gpu_slots
+
+    # GPU jobs queue on the Prefect `ray-gpu` global concurrency limit instead of piling up on Ray.
+    slots = ray_gpu_slots(mine_job.actors, mine_job.gpus_per_actor) if mine_job.backend == "ray" else nullcontext()
+    with slots:
+        summary = run_mine(mine_job, on_progress=progress)
     update_progress_artifact(artifact, 100.0)
     return asdict(summary)
 

@@ -104,3 +104,11 @@ def test_actor_metrics_reach_the_prometheus_endpoint(tmp_path):
         assert any(name.startswith("ray_unsamv2_miner_seconds_per_image") for name in seen), seen
     finally:
         ray.shutdown()
+
+
+def test_ray_client_addresses_are_refused_with_a_clear_sentence():
+    from unsamv2.backends.ray_data import init_ray
+    from unsamv2.errors import InputError
+
+    with pytest.raises(InputError, match="Ray Client"):
+        init_ray("ray://head:10001")

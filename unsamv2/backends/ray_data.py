@@ -57,6 +57,13 @@ def init_ray(address: str | None = None, *, include_dashboard: bool = True, num_
     """
     import ray
 
+    if address and address.startswith("ray://"):
+        from unsamv2.errors import InputError
+
+        raise InputError(
+            f"Ray Client addresses ({address}) do not work with Ray Data in Ray 2.60; run the flow on a "
+            "node of the cluster with address 'auto' (or head-ip:6379), or submit it as a Ray Job."
+        )
     runtime_env = {"env_vars": _forwarded_env()}
     if address:
         ctx = ray.init(address=address, runtime_env=runtime_env, ignore_reinit_error=True)

@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cpus-per-actor", type=float, default=1.0)
     p.add_argument("--gpus-per-actor", type=float, default=0.0, help="fractional values share a GPU")
     p.add_argument("--batch-size", type=int, default=4, help="images per actor call")
-    p.add_argument("--ray-address", default=None, help="existing cluster, e.g. ray://head:10001 or auto")
+    p.add_argument("--ray-address", default=None, help="existing cluster from one of its nodes: auto or head-ip:6379 (Ray Client ray:// is not supported by Ray Data)")
     p.add_argument("--max-restarts", type=int, default=4, help="actor restarts / task retries")
     add_miner_arguments(p)
     p.set_defaults(func=_mine)
