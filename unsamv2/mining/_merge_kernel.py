@@ -193,17 +193,14 @@ def _collect(src, m, adj, alive, pair_val, mark, val, seen, union, nu):  # pragm
 
 
 @njit(cache=True, nogil=True)
-def merge_levels(x, height, width, thresholds):  # pragma: no cover - compiled
-    """Region id (L, H*W) int64 of every patch after each threshold; see the module docstring.
+def _initial_grid(x, height, width):  # pragma: no cover - compiled
+    """Norms, neighbour pools, exact similarities and the heap of the initial patch grid.
 
-    x: (H*W, D) float64 C-contiguous patch features, row-major patches; it is used as scratch
-    space (a merged region's sum overwrites one of its parts' rows), so pass a private copy.
-    thresholds: (L,) float64. Also returns the number of live regions (L,) after each threshold.
+    Pair slots: i for (i, i + 1), n + i for (i, i + width).
     """
     n = height * width
     total = 2 * n - 1
-    sums = x
-    row = np.empty(total, dtype=np.int64)  # row of ``sums`` that holds a region's feature sum
+    row = np.empty(total, dtype=np.int64)  # row of ``x`` that holds a region's feature sum
     row[:n] = np.arange(n)
     norms = np.empty(total)
     for i in range(n):
@@ -211,16 +208,11 @@ def merge_levels(x, height, width, thresholds):  # pragma: no cover - compiled
         for d in range(x.shape[1]):
             s += x[i, d] * x[i, d]
         norms[i] = np.sqrt(s)
-    # initial pairs: slot i for (i, i + 1), slot n + i for (i, i + width)
     pair_val = np.empty(max(16, 16 * n))
     pool_id = np.empty(max(16, 8 * n), dtype=np.int64)
     pool_pair = np.empty(max(16, 8 * n), dtype=np.int64)
     start = np.zeros(total, dtype=np.int64)
     length = np.zeros(total, dtype=np.int64)
-    late_id = np.empty(max(16, 8 * n), dtype=np.int64)
-    late_pair = np.empty(max(16, 8 * n), dtype=np.int64)
-    late_next = np.empty(max(16, 8 * n), dtype=np.int64)
-    head = np.full(total, -1, dtype=np.int64)
     hc = np.empty(max(16, 4 * n))
     hi = np.empty((max(16, 4 * n), 3), dtype=np.int64)
     hx = np.empty(max(16, 4 * n), dtype=np.bool_)
@@ -238,16 +230,59 @@ def merge_levels(x, height, width, thresholds):  # pragma: no cover - compiled
         if xx < width - 1:
             pool_id[pos], pool_pair[pos] = i + 1, i
             pos += 1
-            c = _cosine(sums, row, norms, i, i + 1)
+            c = _cosine(x, row, norms, i, i + 1)
             pair_val[i] = c
             hc, hi, hx, size = _push(hc, hi, hx, size, c, i, i + 1, i, True)
         if y < height - 1:
             pool_id[pos], pool_pair[pos] = i + width, n + i
             pos += 1
-            c = _cosine(sums, row, norms, i, i + width)
+            c = _cosine(x, row, norms, i, i + width)
             pair_val[n + i] = c
             hc, hi, hx, size = _push(hc, hi, hx, size, c, i, i + width, n + i, True)
         length[i] = pos - start[i]
+    return row, norms, pair_val, pool_id, pool_pair, start, length, pos, hc, hi, hx, size
+
+
+@njit(cache=True, nogil=True)
+def _unpark(wc, wi, waiting, alive, t, hc, hi, hx, size):  # pragma: no cover - compiled
+    """Move parked entries that are live and now >= t to the heap; drop dead ones."""
+    kept = 0
+    for w in range(waiting):
+        if alive[wi[w, 0]] and alive[wi[w, 1]]:
+            if wc[w] >= t:
+                hc, hi, hx, size = _push(hc, hi, hx, size, wc[w], wi[w, 0], wi[w, 1], wi[w, 2], False)
+            else:
+                wc[kept], wi[kept, 0], wi[kept, 1], wi[kept, 2] = wc[w], wi[w, 0], wi[w, 1], wi[w, 2]
+                kept += 1
+    return kept, hc, hi, hx, size
+
+
+@njit(cache=True, nogil=True)
+def _park(wc, wi, waiting, c, a, b, pair):  # pragma: no cover - compiled
+    if waiting == wc.shape[0]:
+        wc = np.concatenate((wc, np.empty_like(wc)))
+        wi = np.concatenate((wi, np.empty_like(wi)))
+    wc[waiting], wi[waiting, 0], wi[waiting, 1], wi[waiting, 2] = c, a, b, pair
+    return wc, wi, waiting + 1
+
+
+@njit(cache=True, nogil=True)
+def merge_levels(x, height, width, thresholds):  # pragma: no cover - compiled
+    """Region id (L, H*W) int64 of every patch after each threshold; see the module docstring.
+
+    x: (H*W, D) float64 C-contiguous patch features, row-major patches; it is used as scratch
+    space (a merged region's sum overwrites one of its parts' rows), so pass a private copy.
+    thresholds: (L,) float64. Also returns the number of live regions (L,) after each threshold.
+    """
+    n = height * width
+    total = 2 * n - 1
+    sums = x
+    row, norms, pair_val, pool_id, pool_pair, start, length, pos, hc, hi, hx, size = _initial_grid(
+        x, height, width)
+    late_id = np.empty(max(16, 8 * n), dtype=np.int64)
+    late_pair = np.empty(max(16, 8 * n), dtype=np.int64)
+    late_next = np.empty(max(16, 8 * n), dtype=np.int64)
+    head = np.full(total, -1, dtype=np.int64)
     n_pairs, n_late = 2 * n, 0
     wc = np.empty(max(16, 4 * n))
     wi = np.empty((max(16, 4 * n), 3), dtype=np.int64)
@@ -267,15 +302,7 @@ def merge_levels(x, height, width, thresholds):  # pragma: no cover - compiled
     live = np.empty(levels, dtype=np.int64)
     for li in range(levels):
         t = thresholds[li]
-        kept = 0
-        for w in range(waiting):  # bring back the parked entries that are still live
-            if alive[wi[w, 0]] and alive[wi[w, 1]]:
-                if wc[w] >= t:
-                    hc, hi, hx, size = _push(hc, hi, hx, size, wc[w], wi[w, 0], wi[w, 1], wi[w, 2], False)
-                else:
-                    wc[kept], wi[kept, 0], wi[kept, 1], wi[kept, 2] = wc[w], wi[w, 0], wi[w, 1], wi[w, 2]
-                    kept += 1
-        waiting = kept
+        waiting, hc, hi, hx, size = _unpark(wc, wi, waiting, alive, t, hc, hi, hx, size)
         while size > 0 and hc[0] >= t:
             c_ab, a, b, p_ab, exact = hc[0], hi[0, 0], hi[0, 1], hi[0, 2], hx[0]
             size = _pop(hc, hi, hx, size)
@@ -330,11 +357,7 @@ def merge_levels(x, height, width, thresholds):  # pragma: no cover - compiled
                 if ub >= t:
                     hc, hi, hx, size = _push(hc, hi, hx, size, ub, k, m, n_pairs, False)
                 else:
-                    if waiting == wc.shape[0]:
-                        wc = np.concatenate((wc, np.empty_like(wc)))
-                        wi = np.concatenate((wi, np.empty_like(wi)))
-                    wc[waiting], wi[waiting, 0], wi[waiting, 1], wi[waiting, 2] = ub, k, m, n_pairs
-                    waiting += 1
+                    wc, wi, waiting = _park(wc, wi, waiting, ub, k, m, n_pairs)
                 n_pairs += 1
         for i in range(n):
             roots[li, i] = _find(parent, i)

@@ -19,7 +19,7 @@ import numpy as np
 
 from unsamv2.errors import InputError
 from unsamv2.mining.config import MinedMask, MinerConfig
-from unsamv2.mining.conquer import conquer_instance, instance_box
+from unsamv2.mining.conquer import ConquerLevels, conquer_instance, instance_box
 from unsamv2.mining.features import FeatureBackbone, check_rgb
 from unsamv2.mining.granularity import granularity_scores
 from unsamv2.mining.maskcut import maskcut
@@ -88,6 +88,7 @@ class Miner:
     def _mine_instance(
         self, image: np.ndarray, instance: np.ndarray, divide_parts: np.ndarray, group_id: int
     ) -> list[MinedMask]:
+        """Conquer one instance; NMS, protected NMS, refinement and granularity of its group."""
         cfg = self.config
         if cfg.refine:
             from unsamv2.mining.refine import refine_mask
@@ -97,28 +98,15 @@ class Miner:
             image, instance, self.backbone, long_side=cfg.conquer_long_side,
             thresholds=cfg.thresholds, min_size=cfg.min_region_patches, coverage=cfg.coverage,
         )
-        y0, x0, y1, x1 = levels.box
-        for p in divide_parts:  # the frame holds the instance box and every divide part
-            py0, px0, py1, px1 = instance_box(p)
-            y0, x0, y1, x1 = min(y0, py0), min(x0, px0), max(y1, py1), max(x1, px1)
-        frame = LabelLayers(y1 - y0, x1 - x0)
-        level_of: dict[int, int] = {}
-        cy0, cx0, cy1, cx1 = levels.box
-        for li, labels in enumerate(levels.labels):
-            padded = np.full((y1 - y0, x1 - x0), -1, dtype=np.int32)
-            padded[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0] = labels
-            level_of.update({i: li for i in frame.add_layer(padded)})
-        inst_id = frame.add_mask(instance[y0:y1, x0:x1])
-        part_ids = [frame.add_mask(p[y0:y1, x0:x1]) for p in divide_parts]
+        frame, box, level_of, inst_id, part_ids = _group_frame(levels, instance, divide_parts)
         iou, areas = frame.ious()
         conquer_ids = np.array(sorted(level_of), dtype=np.int64)
         kept = nms_from_iou(iou, conquer_ids[area_order(areas[conquer_ids])], cfg.nms_iou)
         normal = np.array(kept + part_ids, dtype=np.int64)
         order = normal[area_order(areas[normal])] if normal.size else normal
         order = np.array([i for i in order if iou[i, inst_id] <= cfg.protected_nms_iou], dtype=np.int64)
-        final_parts = nms_from_iou(iou, order, cfg.nms_iou)
-        n_levels = max(1, len(levels.labels))
-        members = [inst_id, *final_parts]
+        members = [inst_id, *nms_from_iou(iou, order, cfg.nms_iou)]
+        y0, x0, y1, x1 = box
         masks = []
         for i in members:
             full = np.zeros(image.shape[:2], dtype=bool)
@@ -128,22 +116,53 @@ class Miner:
 
                 full = refine_mask(image, full)
             masks.append(full)
-        areas_px = np.array([int(m.sum()) for m in masks], dtype=np.int64)
-        g = granularity_scores(areas_px)
-        result = []
-        for k, (i, m) in enumerate(zip(members, masks, strict=True)):
-            if i == inst_id:
-                origin, score = "divide", 1.0
-            elif i in level_of:
+        scores = []
+        for i in members:
+            if i in level_of:  # stability: share of merge levels holding (almost) this region
                 same = {level_of[j] for j in conquer_ids.tolist() if iou[i, j] > cfg.nms_iou}
-                origin, score = "conquer", len(same | {level_of[i]}) / n_levels
+                scores.append(len(same | {level_of[i]}) / max(1, len(levels.labels)))
             else:
-                origin, score = "part", 1.0
-            result.append(MinedMask(
-                mask=m, bbox=bbox_of(m), area=int(areas_px[k]), granularity=float(g[k]),
-                instance_id=group_id, is_part=i != inst_id, origin=origin, score=float(score),
-            ))
-        return [r for r in result if r.area > 0]
+                scores.append(1.0)
+        origins = ["divide" if i == inst_id else "conquer" if i in level_of else "part" for i in members]
+        return _group_masks(masks, origins, scores, group_id)
+
+
+def _group_frame(
+    levels: ConquerLevels, instance: np.ndarray, divide_parts: np.ndarray
+) -> tuple[LabelLayers, tuple[int, int, int, int], dict[int, int], int, list[int]]:
+    """Label layers of one instance group in a frame that holds the instance box and every part.
+
+    Returns (layers, frame box (y0, x0, y1, x1), {conquer mask id: level}, instance id, part ids).
+    """
+    y0, x0, y1, x1 = levels.box
+    for p in divide_parts:
+        py0, px0, py1, px1 = instance_box(p)
+        y0, x0, y1, x1 = min(y0, py0), min(x0, px0), max(y1, py1), max(x1, px1)
+    frame = LabelLayers(y1 - y0, x1 - x0)
+    level_of: dict[int, int] = {}
+    cy0, cx0, cy1, cx1 = levels.box
+    for li, labels in enumerate(levels.labels):
+        padded = np.full((y1 - y0, x1 - x0), -1, dtype=np.int32)
+        padded[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0] = labels
+        level_of.update({i: li for i in frame.add_layer(padded)})
+    inst_id = frame.add_mask(instance[y0:y1, x0:x1])
+    part_ids = [frame.add_mask(p[y0:y1, x0:x1]) for p in divide_parts]
+    return frame, (y0, x0, y1, x1), level_of, inst_id, part_ids
+
+
+def _group_masks(
+    masks: list[np.ndarray], origins: list[str], scores: list[float], group_id: int
+) -> list[MinedMask]:
+    """MinedMasks of one group (instance first), empty masks dropped, granularity from the areas."""
+    areas = np.array([int(m.sum()) for m in masks], dtype=np.int64)
+    keep = [k for k in range(len(masks)) if areas[k] > 0]
+    g = granularity_scores(areas[keep])
+    return [
+        MinedMask(mask=masks[k], bbox=bbox_of(masks[k]), area=int(areas[k]), granularity=float(gk),
+                  instance_id=group_id, is_part=origins[k] != "divide", origin=origins[k],
+                  score=float(scores[k]))
+        for k, gk in zip(keep, g, strict=True)
+    ]
 
 
 def to_mask_records(masks: list[MinedMask]) -> list[dict[str, Any]]:
