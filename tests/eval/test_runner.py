@@ -79,3 +79,12 @@ def test_a_worse_predictor_scores_worse():
     worse = evaluate(SceneTruthPredictor(scenes, erode=2), SceneDataset(N, SEED, SIZE), cfg, progress=False)
     oracle = worse.datasets[0].policy("oracle")
     assert oracle.noc["90"] > 1.0 and oracle.iou1 < 1.0
+
+
+def test_baseline_only_run_embeds_the_baseline_and_makes_no_gallery():
+    scenes = list(iter_scenes(1, SEED, SIZE))
+    baseline = SceneTruthPredictor(scenes)
+    report = evaluate(None, SceneDataset(1, SEED, SIZE), EvalConfig(policies=("sam2-best3",), max_clicks=2),
+                      baseline=baseline, progress=False)
+    assert len(baseline.embedded) == 1 and report.gallery == []
+    assert report.datasets[0].policy("sam2-best3").n_objects > 0

@@ -125,6 +125,8 @@ class _Evaluation:
     def __init__(self, config: EvalConfig, predictor: Any, baseline: Any, generator: Any) -> None:
         self.config, self.predictor, self.baseline, self.generator = config, predictor, baseline, generator
         self.policies = config.make_policies()
+        # Overlays need the granularity predictor, embedded only when some policy uses it.
+        self._gallery = predictor is not None and any(p.needs == "granularity" for p in self.policies)
         for p in self.policies:
             if self._predictor_for(p) is None:
                 what = "a granularity predictor" if p.needs == "granularity" else "a SAM-2 baseline predictor"
@@ -163,7 +165,7 @@ class _Evaluation:
                 acc.seconds[policy.name] += time.perf_counter() - t0
                 acc.runs[policy.name].append(run)
                 acc.rows.append(object_row(name, sample, k, run, settings.target_iou))
-            if k == 0 and self.predictor is not None and len(acc.gallery) < self.config.gallery_size:
+            if k == 0 and self._gallery and len(acc.gallery) < self.config.gallery_size:
                 acc.gallery.append(gallery_item(self.predictor, name, sample, k, self.config.gallery_granularities))
 
     def _whole_image(self, sample: EvalSample, acc: _Accumulator) -> None:
