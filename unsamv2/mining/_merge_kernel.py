@@ -258,15 +258,6 @@ def _unpark(wc, wi, waiting, alive, t, hc, hi, hx, size):  # pragma: no cover - 
 
 
 @njit(cache=True, nogil=True)
-def _park(wc, wi, waiting, c, a, b, pair):  # pragma: no cover - compiled
-    if waiting == wc.shape[0]:
-        wc = np.concatenate((wc, np.empty_like(wc)))
-        wi = np.concatenate((wi, np.empty_like(wi)))
-    wc[waiting], wi[waiting, 0], wi[waiting, 1], wi[waiting, 2] = c, a, b, pair
-    return wc, wi, waiting + 1
-
-
-@njit(cache=True, nogil=True)
 def merge_levels(x, height, width, thresholds):  # pragma: no cover - compiled
     """Region id (L, H*W) int64 of every patch after each threshold; see the module docstring.
 
@@ -356,8 +347,12 @@ def merge_levels(x, height, width, thresholds):  # pragma: no cover - compiled
                 n_late += 1
                 if ub >= t:
                     hc, hi, hx, size = _push(hc, hi, hx, size, ub, k, m, n_pairs, False)
-                else:
-                    wc, wi, waiting = _park(wc, wi, waiting, ub, k, m, n_pairs)
+                else:  # park until the next level
+                    if waiting == wc.shape[0]:
+                        wc = np.concatenate((wc, np.empty_like(wc)))
+                        wi = np.concatenate((wi, np.empty_like(wi)))
+                    wc[waiting], wi[waiting, 0], wi[waiting, 1], wi[waiting, 2] = ub, k, m, n_pairs
+                    waiting += 1
                 n_pairs += 1
         for i in range(n):
             roots[li, i] = _find(parent, i)
