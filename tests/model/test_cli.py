@@ -97,3 +97,13 @@ def test_info_prints_parameter_counts(capsys):
     text = capsys.readouterr().out
     assert "trainable parameters   345,760" in text
     assert "LoRA                   94,208" in text and "granularity MLP        111,232" in text
+
+
+def test_through_the_unsamv2_entry_point(image_file, tmp_path, capsys):
+    from unsamv2.cli import main
+
+    assert main(["segment", image_file, "--point", "1,1", "--granularity", "0.5",
+                 "--out", str(tmp_path)]) == 2
+    assert "needs weights" in capsys.readouterr().err
+    assert main(["info", "--config", "tiny"]) == 0
+    assert "adapter additions      345,760" in capsys.readouterr().out
