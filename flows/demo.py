@@ -1,7 +1,8 @@
-"""``make demo``: the end-to-end path on the embedded default (local Ray, procedural scenes plus
-sample photos, weight-free features, local files), then a summary of where everything went.
+"""``make demo``: the end-to-end path on the embedded default — procedural scenes plus sample
+photos, mined on a local Ray (weight-free features), the tiny model trained on the mined
+(mask, g) pairs, evaluated on held-out procedural scenes — then where everything went.
 
-Run: ``python -m flows.demo [--out runs/demo]``.
+Run: ``python -m flows.demo [--out runs/demo] [--steps 60] [--train-backend local|ray]``.
 """
 
 from __future__ import annotations
@@ -11,34 +12,55 @@ import os
 
 from prefect import flow, get_run_logger
 
-from flows.mine import mine
+from flows.mine_and_train import mine_and_train
 from tasks.data import make_demo_inputs
+
+# What the demo trains and evaluates (a few minutes on a 2-core CPU; see docs/training.md).
+DEMO_TRAINING = dict(model="tiny", trainable="full", train_batch_size=2, max_masks_per_image=8,
+                     lr=1e-3, min_lr=1e-4, checkpoint_every=20, train_device="cpu")
+DEMO_EVALUATION = dict(eval_scenes="scenes:3:1000:256", eval_policies=["oracle", "g=1"], eval_max_clicks=5)
 
 
 @flow(name="demo", description="End-to-end demo on the embedded default.")
-def demo(out_dir: str = "runs/demo", scenes: int = 12, size: int = 256, seed: int = 0) -> dict:
-    """Procedural scenes + photos → ``mine`` (local Ray, 2 actors)."""
+def demo(out_dir: str = "runs/demo", scenes: int = 12, size: int = 256, seed: int = 0, steps: int = 60,
+         train_backend: str = "local") -> dict:
+    """Procedural scenes + photos -> ``mine-and-train`` (local Ray, 2 mining actors, tiny model)."""
     inputs = make_demo_inputs(os.path.join(out_dir, "data"), scenes, seed, size)
-    table = os.path.join(out_dir, "mask_table")
-    result = mine(input_uri=inputs["images"], output_uri=table, shard_size=8, backend="ray", actors=2)
-    get_run_logger().info("demo finished; mask table at %s", table)
-    return {"inputs": inputs, "table": table, "mine": result}
+    result = mine_and_train(input_uri=inputs["images"], output_uri=out_dir, shard_size=8, mine_backend="ray",
+                            actors=2, val_fraction=0.15, steps=steps, train_backend=train_backend,
+                            **DEMO_TRAINING, **DEMO_EVALUATION)
+    get_run_logger().info("demo finished; checkpoint %s, report %s", result["checkpoint_uri"],
+                          result["report"]["html"])
+    return {"inputs": inputs, **result}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/demo")
     parser.add_argument("--scenes", type=int, default=12)
+    parser.add_argument("--steps", type=int, default=60, help="training steps of the tiny model")
+    parser.add_argument("--train-backend", default="local", choices=["local", "ray"])
     args = parser.parse_args()
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     out = os.path.abspath(args.out)
-    result = demo(out_dir=out, scenes=args.scenes)
-    summary, stats = result["mine"]["summary"], result["mine"]["stats"]
+    result = demo(out_dir=out, scenes=args.scenes, steps=args.steps, train_backend=args.train_backend)
+    _print(result)
+
+
+def _print(result: dict) -> None:
+    training, metrics, probe = result["training"], result["metrics"], result["probe"]
     print("\nunsamv2 demo: done")
     print(f"  inputs       {result['inputs']['images']} (ground truth {result['inputs']['ground_truth']})")
-    print(f"  mask table   {result['table']} ({summary['images']} images, {summary['masks']} masks)")
-    print(f"  statistics   {os.path.join(result['table'], 'stats')} (stats.json, stats.png, split.parquet;"
-          f" {stats['masks_per_image']['mean']:.1f} masks per image)")
-    print("  inspect with: unsamv2 table info " + result["table"])
+    print(f"  mask table   {result['table_uri']} (statistics and split in stats/)")
+    print(f"  checkpoint   {result['checkpoint_uri']}")
+    print(f"               {training['steps']} steps of the tiny model, loss {training['first_loss']:.2f} -> "
+          f"{training['final_loss']:.2f}, {training['masks_per_second']:.1f} masks/s")
+    print(f"  report       {result['report']['html']} (report.md, report.json, plots/)")
+    line = f"               held-out scenes, IoU after 1 click (oracle g): {metrics['scenes-objects/oracle/1-IoU']:.3f}"
+    if probe:
+        line += f"; at the ground-truth g {probe['gt_g']:.3f} vs best fixed g {probe['best_fixed']:.3f}"
+    print(line)
+    print(f"  summary      {result['summary_uri']}")
 
 
 if __name__ == "__main__":

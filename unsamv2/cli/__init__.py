@@ -21,6 +21,8 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "unsamv2.cli.info",
     "unsamv2.cli.segment",
     "unsamv2.cli.mine_image",
+    "unsamv2.cli.train",
+    "unsamv2.cli.eval",
 )
 
 

@@ -132,6 +132,9 @@ class TrainConfig:
         _fraction("human_fraction", self.human_fraction)
         if self.human_fraction > 0 and not self.human_coco_uri:
             raise InputError("human_fraction > 0 needs human_coco_uri (a COCO-format annotations file).")
+        if self.trainable == "adapter" and self.base_checkpoint is None and self.model_config != "tiny":
+            raise InputError(f"adapter training of {self.model_config} needs base_checkpoint (a SAM-2.1 or UnSAMv2 "
+                             "checkpoint): SAM-2 would otherwise keep random weights.")
         if self.human_fraction >= 1:
             raise InputError("human_fraction must be below 1: the mined table is the main training data.")
 

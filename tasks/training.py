@@ -1,0 +1,164 @@
+"""Prefect tasks of the ``mine-and-train`` flow: config, training (in-process, Ray Train, or a Ray
+Job on an existing cluster), evaluation of the new checkpoint, and the report artifacts.
+
+Tasks pass URIs, ids, small dicts and numbers; the training recipe writes its checkpoints and
+``summary.json`` itself, so a retried task resumes from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+
+
+def _small(summary: dict[str, Any]) -> dict[str, Any]:
+    """A training summary without the per-step loss list (first and last loss instead)."""
+    losses = summary.get("losses") or []
+    out = {k: v for k, v in summary.items() if k != "losses"}
+    out["first_loss"] = losses[0] if losses else None
+    out["final_loss"] = losses[-1] if losses else None
+    return out
+
+
+@task(name="make-train-config")
+def make_train_config(values: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any]:
+    """Validate the training and evaluation parameters once, before any work (one-sentence error on
+    a bad value); returns the training config dict."""
+    from unsamv2.eval.policies import parse_policy
+    from unsamv2.train import TrainConfig
+    from unsamv2.train.evaluate import parse_scenes
+
+    config = TrainConfig.from_dict(values).to_dict()
+    if evaluation.get("scenes"):
+        parse_scenes(evaluation["scenes"])
+    for policy in evaluation.get("policies", ()):
+        parse_policy(policy)
+    return config
+
+
+@task(name="train-adapter", retries=1, retry_delay_seconds=10)
+def train_adapter(config: dict[str, Any], backend: str = "local", ray_options: dict[str, Any] | None = None,
+                  run_key: str = "train") -> dict[str, Any]:
+    """Train in this process (``local``) or on Ray Train workers (``ray``, the current Ray
+    connection or ``ray_options["address"]``); resumes from the output's latest checkpoint."""
+    from unsamv2.train import TrainConfig
+
+    logger = get_run_logger()
+    cfg = TrainConfig.from_dict(config)
+    if backend == "ray":
+        from unsamv2.backends.ray_train import RayTrainOptions, run_ray_train
+
+        summary = run_ray_train(cfg, RayTrainOptions(**(ray_options or {})), resume=True)
+    else:
+        from dataclasses import asdict
+
+        from unsamv2.train import train
+
+        artifact = create_progress_artifact(0.0, key=f"{run_key}-progress", description=f"steps of {cfg.output_uri}")
+        every = max(1, cfg.max_steps // 20)
+
+        def progress(log: Any) -> None:
+            if log.step % every == 0 or log.step == log.max_steps:
+                update_progress_artifact(artifact, 100.0 * log.step / log.max_steps)
+                logger.info("step %d/%d loss %.4f lr %.2e", log.step, log.max_steps, log.losses["total"], log.lr)
+
+        summary = asdict(train(cfg, resume=True, on_step=progress))
+    logger.info("trained to step %d in %.1f s; checkpoint %s", summary["steps"], summary["seconds"],
+                summary["checkpoint_uri"])
+    return _small(summary)
+
+
+@task(name="submit-training-job", retries=2, retry_delay_seconds=30)
+def submit_training_job(config: dict[str, Any], address: str, workers: int = 1, cpus_per_worker: float = 1.0,
+                        gpus_per_worker: float | None = None, poll_seconds: float = 5.0) -> dict[str, Any]:
+    """Run ``unsamv2 train --backend ray`` as a Ray Job on the cluster at ``address`` (its job
+    server URL), forwarding the job's log to this flow's logger.
+
+    The submission id is stable for this flow run and config, so a Prefect retry attaches to the
+    job it already started instead of starting a second one.
+    """
+    from prefect.runtime import flow_run
+
+    from unsamv2.backends.ray_jobs import (
+        follow_job,
+        job_message,
+        job_runtime_env,
+        stable_submission_id,
+        submit_or_attach,
+        train_entrypoint,
+    )
+    from unsamv2.data import storage
+    from unsamv2.train import TrainConfig
+    from unsamv2.train.summary import read_summary
+
+    logger = get_run_logger()
+    cfg = TrainConfig.from_dict(config)
+    config_uri = storage.join(cfg.output_uri, "train_config.json")
+    storage.write_text(config_uri, cfg.to_json())
+    base = stable_submission_id("unsamv2-train", str(flow_run.id or "no-flow-run"), cfg.config_hash())
+    entry = train_entrypoint(config_uri, workers=workers, cpus_per_worker=cpus_per_worker,
+                             gpus_per_worker=gpus_per_worker, run_name=f"unsamv2-train-{cfg.config_hash()}")
+    submission = submit_or_attach(address, base, entry, runtime_env=job_runtime_env(),
+                                  metadata={"unsamv2": "train", "config_hash": cfg.config_hash()})
+    logger.info("%s Ray job %s: %s", "attached to" if submission.attached else "submitted",
+                submission.submission_id, entry)
+    status = follow_job(address, submission.submission_id, lambda line: logger.info("[job] %s", line),
+                        poll_seconds=poll_seconds)
+    if status != "SUCCEEDED":
+        raise RuntimeError(f"Ray job {submission.submission_id} ended {status}: "
+                           f"{job_message(address, submission.submission_id)}")
+    return {**_small(read_summary(cfg.output_uri)), "submission_id": submission.submission_id}
+
+
+@task(name="evaluate-checkpoint", retries=1, retry_delay_seconds=10)
+def evaluate_checkpoint(checkpoint_uri: str, out_uri: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """The evaluation protocol on the held-out benchmark; report files under ``out_uri``.
+
+    settings: keyword arguments of :func:`unsamv2.train.evaluate.evaluate_checkpoint` (scenes,
+    datasets, policies, whole_image, points_per_side, max_clicks, max_objects, history_uri, device).
+    """
+    from unsamv2.train.evaluate import evaluate_checkpoint as run
+
+    result = run(checkpoint_uri, out_uri, **settings)
+    get_run_logger().info("evaluation %s written to %s", result["run_id"], result["files"]["html"])
+    return result
+
+
+@task(name="publish-training-report")
+def publish_training_report(training: dict[str, Any], evaluation: dict[str, Any], summary_uri: str,
+                            run_key: str = "mine-and-train") -> str:
+    """Markdown + table artifacts (training summary, key evaluation numbers, the granularity
+    probe); the same Markdown is written to ``summary_uri``, which is returned."""
+    from unsamv2.data import storage
+
+    metrics = evaluation["metrics"]
+    rows = [{"metric": k, "value": round(v, 4)} for k, v in sorted(metrics.items())
+            if k.endswith(("/1-IoU", "/NoC80", "/NoC85", "/NoC90", "/AR1000"))]
+    create_table_artifact(rows, key=f"{run_key}-metrics", description="evaluation of the new checkpoint")
+    val = training.get("val") or {}
+    lines = [
+        "# mine-and-train", "",
+        f"Checkpoint: `{training['checkpoint_uri']}` (step {training['steps']}, {training['world_size']} worker(s), "
+        f"{training['trainable_parameters']:,} trainable parameters)", "",
+        f"Loss: {training['first_loss']} → {training['final_loss']}; {training['masks_per_second']} masks/s; "
+        f"held-out IoU after 1 click {val.get('val_iou_click1', 'n/a')}", "",
+        f"Report: `{evaluation['files']['html']}` (also `report.md`, `report.json`)", "",
+        "| metric | value |", "|---|---|", *[f"| {r['metric']} | {r['value']} |" for r in rows],
+    ]
+    probe = evaluation.get("probe")
+    if probe:
+        lines += ["", f"Granularity probe (IoU after 1 click): ground-truth g {probe['gt_g']:.3f}, best fixed "
+                      f"g={probe['best_fixed_g']:g} {probe['best_fixed']:.3f}."]
+    if evaluation.get("verdict"):
+        lines += ["", f"Regression check: {evaluation['verdict']}"]
+    text = "\n".join(lines)
+    create_markdown_artifact(text, key=f"{run_key}-report", description="training and evaluation")
+    storage.write_text(summary_uri, text + "\n")
+    return summary_uri

@@ -1,0 +1,103 @@
+"""Evaluate a training checkpoint with the evaluation library and write its report.
+
+The held-out benchmark is the procedural scenes of a seed that training never saw (objects and
+parts, ``scenes:<n>:<seed>:<size>``), plus any COCO-format datasets the caller names; the
+protocol, metrics and report files are :mod:`unsamv2.eval`'s (:func:`unsamv2.eval.evaluate`,
+:func:`unsamv2.eval.write_report`, optional history and regression check). Next to the report,
+``probe.json`` holds the one-click granularity probe (:mod:`unsamv2.train.probe`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from unsamv2.data import storage
+from unsamv2.errors import InputError
+
+
+def benchmark_datasets(scenes: str | None, datasets: Sequence[str], max_objects: int | None = None) -> list[Any]:
+    """The evaluation datasets: ``scenes`` ("scenes:<n>:<seed>:<size>") as an object and a part
+    dataset (at most ``max_objects`` objects per image), plus one COCO dataset per annotations
+    URI in ``datasets``."""
+    from unsamv2.eval.datasets import CocoDataset, DatasetSpec
+
+    out: list[Any] = []
+    if scenes:
+        parse_scenes(scenes)
+        out.append(DatasetSpec("scenes-objects", scenes, kind="object", max_objects=max_objects).open())
+        out.append(DatasetSpec("scenes-parts", scenes, kind="part", max_objects=max_objects).open())
+    for uri in datasets:
+        out.append(CocoDataset(uri))
+    if not out:
+        raise InputError("nothing to evaluate on: give a scenes benchmark or at least one COCO dataset.")
+    return out
+
+
+def parse_scenes(spec: str) -> tuple[int, int, int]:
+    """``scenes:<n>:<seed>:<size>`` -> (n, seed, size)."""
+    try:
+        kind, n, seed, size = spec.split(":")
+        if kind != "scenes":
+            raise ValueError
+        return int(n), int(seed), int(size)
+    except ValueError as exc:
+        raise InputError(f"bad scenes benchmark {spec!r}; write scenes:<n>:<seed>:<size>, e.g. scenes:8:1000:256.") from exc
+
+
+def evaluate_checkpoint(checkpoint_uri: str, out_uri: str, *, scenes: str | None = "scenes:8:1000:256",
+                        datasets: Sequence[str] = (), policies: Sequence[str] = ("oracle", "g=1"),
+                        whole_image: bool = False, points_per_side: int = 16, max_clicks: int = 20,
+                        max_objects: int | None = None, probe: bool = True, history_uri: str | None = None,
+                        device: str = "cpu", progress: bool = False, model_name: str = "") -> dict[str, Any]:
+    """Evaluate the checkpoint folder ``checkpoint_uri`` (from :func:`unsamv2.train.train`).
+
+    Writes the evaluation report (JSON, Markdown, HTML, plots) and ``probe.json`` under
+    ``out_uri`` (``max_objects``: per image and dataset; ``probe``: also run the granularity
+    probe on the scenes); with ``history_uri``, compares with the history there and appends the run.
+    Returns ``{"run_id", "files": {kind: uri}, "metrics": {"<dataset>/<metric>": value},
+    "probe": {...}, "verdict": str | None}``.
+    """
+    from unsamv2.eval import EvalConfig, evaluate, write_report
+    from unsamv2.model import UnSAMv2MaskGenerator, UnSAMv2Predictor
+    from unsamv2.train.checkpoint import ADAPTER_FILE, MODEL_FILE, load_trained_model
+    from unsamv2.train.probe import granularity_probe
+
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = load_trained_model(checkpoint_uri, device=device)
+    predictor = UnSAMv2Predictor(model)
+    generator = UnSAMv2MaskGenerator(model, points_per_side=points_per_side) if whole_image else None
+    weights = storage.join(checkpoint_uri, MODEL_FILE)
+    if not storage.exists(weights):
+        weights = storage.join(checkpoint_uri, ADAPTER_FILE)
+    config = EvalConfig(policies=tuple(policies), whole_image=whole_image, max_clicks=max_clicks)
+    report = evaluate(predictor, benchmark_datasets(scenes, datasets, max_objects), config, generator=generator,
+                      model=model_name or _model_name(checkpoint_uri), checkpoint=weights, progress=progress)
+    verdict = None
+    if history_uri:
+        from unsamv2.eval import append_history, check_regressions
+
+        verdict = check_regressions(report, history_uri)
+        append_history(history_uri, report)
+    files = write_report(report, out_uri, verdict)
+    result_probe = None
+    if scenes and probe:
+        n, seed, size = parse_scenes(scenes)
+        result_probe = asdict(granularity_probe(predictor, scenes=n, seed=seed, size=size))
+        files["probe"] = storage.join(out_uri, "probe.json")
+        storage.write_text(files["probe"], json.dumps(result_probe, indent=1))
+    return {"run_id": report.run_id, "files": files,
+            "metrics": {f"{d}/{m}": v for (d, m), v in report.metrics().items()},
+            "probe": result_probe, "verdict": verdict.summary() if verdict else None}
+
+
+def _model_name(checkpoint_uri: str) -> str:
+    from unsamv2.train.checkpoint import META_FILE
+
+    meta = json.loads(storage.read_text(storage.join(checkpoint_uri, META_FILE)))
+    return f"unsamv2-{meta['config']['model_config']}-{meta['trainable']}-step{meta['step']}"
