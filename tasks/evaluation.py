@@ -1,0 +1,58 @@
+"""Prefect tasks of the ``nightly-eval`` flow: pick the checkpoint, evaluate it, publish the report."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+
+
+@task(name="resolve-checkpoint", retries=2, retry_delay_seconds=5)
+def resolve_checkpoint(checkpoint_uri: str | None, registry_uri: str | None) -> str:
+    """The given checkpoint folder, or the latest complete one in the registry."""
+    from unsamv2.eval.registry import resolve_checkpoint as resolve
+
+    uri = resolve(checkpoint_uri, registry_uri)
+    get_run_logger().info("evaluating checkpoint %s", uri)
+    return uri
+
+
+@task(name="evaluate-checkpoint", retries=1, retry_delay_seconds=30)
+def evaluate_checkpoint(checkpoint_uri: str, out_uri: str, options: dict[str, Any],
+                        ray_address: str | None, gpus: float) -> dict[str, Any]:
+    """Run the protocol (on a Ray GPU worker when ``ray_address`` is set); returns URIs and metrics."""
+    from unsamv2.train.evaluate import evaluate_checkpoint as run
+
+    if ray_address:
+        from unsamv2.backends.remote import call_on_ray
+
+        get_run_logger().info("evaluating on the Ray cluster %s with %s GPU(s)", ray_address, gpus)
+        return call_on_ray(run, checkpoint_uri, out_uri, address=ray_address, num_gpus=gpus, **options)
+    return run(checkpoint_uri, out_uri, **options)
+
+
+def _verdict(result: dict[str, Any]) -> dict[str, Any] | None:
+    from unsamv2.data import storage
+
+    uri = result["files"].get("verdict")
+    return json.loads(storage.read_text(uri)) if uri else None
+
+
+@task(name="publish-eval-report")
+def publish_eval_report(result: dict[str, Any], checkpoint_uri: str) -> dict[str, Any] | None:
+    """Prefect artifacts with stable keys (metrics table, Markdown report, link to the HTML page);
+    returns the regression verdict (a dict with ``status``, ``regressed``, ``summary``) if any."""
+    from unsamv2.data import storage
+
+    rows = [{"metric": k, "value": round(v, 4) if isinstance(v, float) else v}
+            for k, v in sorted(result["metrics"].items())]
+    create_table_artifact(rows, key="nightly-eval-metrics", description=f"metrics of {checkpoint_uri}")
+    markdown = storage.read_text(result["files"]["markdown"])
+    create_markdown_artifact(markdown, key="nightly-eval-report", description=f"evaluation of {checkpoint_uri}")
+    create_link_artifact(result["files"]["html"], link_text="HTML report with plots", key="nightly-eval-html")
+    verdict = _verdict(result)
+    get_run_logger().info("report: %s; %s", result["files"]["html"],
+                          verdict["summary"] if verdict else "no history configured")
+    return verdict

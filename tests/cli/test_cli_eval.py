@@ -1,0 +1,30 @@
+"""``unsamv2 eval`` from a shell: the latest checkpoint of a registry, a report, the history."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_eval_cli_writes_a_report_and_history(tmp_path):
+    from support.train_data import write_scene_table
+
+    from unsamv2.train import TrainConfig, train
+
+    data = write_scene_table(str(tmp_path / "data"), n=2, size=96)
+    train(TrainConfig(table_uri=data["table"], output_uri=str(tmp_path / "registry" / "run"), use_split=False,
+                      trainable="full", max_steps=1, checkpoint_every=1))
+    cmd = [sys.executable, "-m", "unsamv2", "eval", "--registry", str(tmp_path / "registry"), "--out",
+           str(tmp_path / "report"), "--store", str(tmp_path / "store"), "--scenes", "scenes:1:1000:96",
+           "--policy", "g=1", "--max-clicks", "2", "--fail-on-regression"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "report" in out.stdout and "nothing to compare" in out.stdout
+    assert os.path.exists(tmp_path / "report" / "report.html")
+    assert os.path.exists(tmp_path / "store" / "history.parquet")
+    missing = subprocess.run([sys.executable, "-m", "unsamv2", "eval", "--registry", str(tmp_path / "nope"),
+                              "--out", str(tmp_path / "r2")], capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr

@@ -1,0 +1,84 @@
+"""The ``nightly-eval`` flow: a checkpoint from the registry is evaluated, reported and recorded;
+a deliberately broken checkpoint evaluated next is flagged as a regression and the run fails."""
+
+import json
+import os
+import shutil
+import time
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _train_one_step(root):
+    from support.train_data import write_scene_table
+
+    from unsamv2.train import TrainConfig, train
+
+    data = write_scene_table(os.path.join(root, "data"), n=2, size=96)
+    config = TrainConfig(table_uri=data["table"], output_uri=os.path.join(root, "registry", "run-a"),
+                         use_split=False, trainable="full", max_steps=1, checkpoint_every=1, lr=1e-9, min_lr=1e-10)
+    return train(config).checkpoint_uri
+
+
+def _break_decoder(checkpoint, target):
+    """Copy a checkpoint and rewrite its mask decoder so every mask logit is about -27 (empty masks)."""
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(checkpoint, target)
+    path = os.path.join(target, "model.safetensors")
+    state = load_file(path)
+    prefix = "sam_mask_decoder."
+    for name in ("conv_s0", "conv_s1", "output_upscaling.0", "output_upscaling.3"):
+        state[f"{prefix}{name}.weight"].zero_()
+        state[f"{prefix}{name}.bias"].zero_()
+    state[f"{prefix}output_upscaling.1.bias"].zero_()
+    state[f"{prefix}output_upscaling.3.bias"].fill_(1.0)  # GELU(1) ~ 0.84 in every channel
+    state[f"{prefix}granularity_mlp.layers.2.weight"].zero_()
+    state[f"{prefix}granularity_mlp.layers.2.bias"].fill_(-1.0)
+    save_file(state, path)
+    os.utime(os.path.join(target, "_SUCCESS"))  # the newest checkpoint of the registry
+
+
+def test_nightly_eval_reports_then_flags_a_worse_checkpoint(prefect_harness, tmp_path):
+    from prefect.states import State
+
+    from flows.nightly_eval import nightly_eval
+
+    good = _train_one_step(str(tmp_path))
+    registry, store = str(tmp_path / "registry"), str(tmp_path / "store")
+    params = dict(report_store=store, registry_uri=registry, scenes="scenes:2:1000:96", policies=["g=1"], max_clicks=3)
+
+    first = nightly_eval(**params)
+    assert first["metrics"]["scenes-objects/g=1/1-IoU"] > 0.0
+    for kind in ("json", "markdown", "html"):
+        assert os.path.exists(first["files"][kind])
+    html = open(first["files"]["html"]).read()
+    assert "data:image/png;base64," in html
+
+    time.sleep(1.1)  # marker times must differ for "latest"
+    _break_decoder(good, str(tmp_path / "registry" / "run-b" / "checkpoints" / "step-000001"))
+    second = nightly_eval(**params, return_state=True)
+    assert isinstance(second, State) and second.is_failed()
+    assert "regression" in second.message
+    verdict_files = sorted((tmp_path / "store" / "runs").glob("*/verdict.json"))
+    assert json.loads(verdict_files[-1].read_text())["regressed"] is True
+
+
+def test_registry_picks_the_latest_complete_checkpoint(tmp_path):
+    from unsamv2.errors import InputError
+    from unsamv2.eval.registry import latest_checkpoint, resolve_checkpoint
+
+    for run, step in (("a", 1), ("b", 2)):
+        folder = tmp_path / run / "checkpoints" / f"step-{step:06d}"
+        folder.mkdir(parents=True)
+        (folder / "_SUCCESS").write_text("")
+        time.sleep(0.05)
+    (tmp_path / "c" / "checkpoints" / "step-000009").mkdir(parents=True)  # incomplete: no marker
+    assert latest_checkpoint(str(tmp_path)).endswith("b/checkpoints/step-000002")
+    assert resolve_checkpoint("/x/ckpt/", None) == "/x/ckpt"
+    with pytest.raises(InputError, match="no complete training checkpoint"):
+        latest_checkpoint(str(tmp_path / "c"))
+    with pytest.raises(InputError, match="give a checkpoint"):
+        resolve_checkpoint(None, None)

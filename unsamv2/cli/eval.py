@@ -1,0 +1,47 @@
+"""``unsamv2 eval``: the nightly evaluation from a shell (same steps as the ``nightly-eval`` flow)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="evaluate a checkpoint with the paper's protocol; report, history, regressions",
+                       description="Evaluate a training checkpoint folder (or the latest in --registry) on the "
+                                   "procedural benchmark and COCO-format datasets; write report.json/.md/.html; "
+                                   "with --store, compare with the history there and append the run.")
+    p.add_argument("checkpoint", nargs="?", default=None, help="training checkpoint folder (checkpoints/step-*)")
+    p.add_argument("--registry", default=None, help="take the latest checkpoint under this folder / s3:// prefix")
+    p.add_argument("--out", required=True, help="report folder or s3:// prefix")
+    p.add_argument("--store", default=None, help="report store with history.parquet (enables regression checks)")
+    p.add_argument("--scenes", default="scenes:8:1000:256", help="procedural benchmark scenes:<n>:<seed>:<size>, or 'none'")
+    p.add_argument("--dataset", action="append", default=[], help="COCO annotations JSON (repeatable)")
+    p.add_argument("--policy", action="append", default=None, help="oracle, g=<value> (repeatable; default oracle and g=1)")
+    p.add_argument("--whole-image", action="store_true", help="also whole-image AR (masks at all 10 g)")
+    p.add_argument("--points-per-side", type=int, default=16)
+    p.add_argument("--max-clicks", type=int, default=20)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--fail-on-regression", action="store_true", help="exit with status 1 on a regression")
+    p.set_defaults(func=_eval)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    import json
+
+    from unsamv2.data import storage
+    from unsamv2.eval.registry import resolve_checkpoint
+    from unsamv2.train.evaluate import evaluate_checkpoint
+
+    checkpoint = resolve_checkpoint(args.checkpoint, args.registry)
+    scenes = None if (args.scenes or "").lower() == "none" else args.scenes
+    result = evaluate_checkpoint(checkpoint, args.out, scenes=scenes, datasets=args.dataset,
+                                 policies=args.policy or ["oracle", "g=1"], whole_image=args.whole_image,
+                                 points_per_side=args.points_per_side, max_clicks=args.max_clicks,
+                                 history_uri=args.store, device=args.device, progress=True)
+    for key in sorted(result["metrics"]):
+        if key.endswith(("NoC80", "NoC85", "NoC90", "1-IoU", "AR1000")):
+            print(f"  {key:<40} {result['metrics'][key]:.4g}")
+    verdict = json.loads(storage.read_text(result["files"]["verdict"])) if "verdict" in result["files"] else None
+    print(f"evaluated {checkpoint}; report {result['files']['html']}"
+          + (f"; {verdict['summary']}" if verdict else ""))
+    return 1 if (args.fail_on_regression and verdict and verdict["regressed"]) else 0
