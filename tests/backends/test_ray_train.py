@@ -1,4 +1,5 @@
-"""Ray Train backend: 2 CPU workers (DDP over gloo) train a few steps, checkpoint, and a rerun resumes."""
+"""Ray backends of training: Ray Train with 2 CPU workers (DDP over gloo) trains a few steps,
+checkpoints, and a rerun resumes; Ray Jobs submission is once-only under a stable id."""
 
 import os
 
@@ -14,12 +15,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def ray_local():
+    """A local Ray with its dashboard (the job server); yields the dashboard URL."""
     import ray
 
     from unsamv2.backends.ray_data import init_ray
 
-    init_ray(None, include_dashboard=False, num_cpus=2)
-    yield
+    url = init_ray(None, include_dashboard=True, num_cpus=2)
+    yield url
     ray.shutdown()
 
 
@@ -43,3 +45,44 @@ def test_two_workers_train_checkpoint_and_resume(ray_local, tmp_path):
     more = run_ray_train(config.replace(max_steps=3), RayTrainOptions(
         workers=2, gpus_per_worker=0.0, name=f"unsamv2-train-{config.config_hash()}"))
     assert more["start_step"] == 2 and more["steps"] == 3 and more["losses"][:2] == result["losses"]
+
+
+def _wait_for_job_server(url: str) -> None:
+    import time
+
+    from ray.job_submission import JobSubmissionClient
+
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            JobSubmissionClient(url).list_jobs()
+            return
+        except Exception:  # noqa: BLE001 - the dashboard may still be starting
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2)
+
+
+def test_ray_job_is_submitted_once_and_its_log_forwarded(ray_local):
+    from ray.job_submission import JobSubmissionClient
+
+    from unsamv2.backends.ray_jobs import follow_job, stable_submission_id, submit_or_attach
+
+    _wait_for_job_server(ray_local)
+    base = stable_submission_id("unsamv2-test", "flow-run-1", "cfg")
+    assert base == stable_submission_id("unsamv2-test", "flow-run-1", "cfg") != stable_submission_id("x", "y")
+    entry = "python -c \"print('hello from the job'); print('second line')\""
+    first = submit_or_attach(ray_local, base, entry)
+    lines: list[str] = []
+    assert follow_job(ray_local, first.submission_id, lines.append, poll_seconds=0.5) == "SUCCEEDED"
+    assert "hello from the job" in lines and "second line" in lines
+    retry = submit_or_attach(ray_local, base, entry)  # what a Prefect retry does
+    assert retry == type(first)(base, True) and not first.attached
+    ids = [j.submission_id for j in JobSubmissionClient(ray_local).list_jobs() if j.submission_id]
+    assert ids.count(base) == 1 and not any(i.startswith(base + "-retry-") for i in ids)
+
+    failing = stable_submission_id("unsamv2-test", "flow-run-2", "cfg")
+    bad = submit_or_attach(ray_local, failing, "python -c 'import sys; sys.exit(3)'")
+    assert follow_job(ray_local, bad.submission_id, lambda line: None, poll_seconds=0.5) == "FAILED"
+    again = submit_or_attach(ray_local, failing, "python -c 'print(1)'")
+    assert again.submission_id == failing + "-retry-1" and not again.attached

@@ -107,3 +107,20 @@ def test_config_round_trips(scene_table, tmp_path):
     assert TrainConfig.from_dict(config.to_dict()) == config
     assert config.replace(output_uri="elsewhere").config_hash() == config.config_hash()
     assert config.replace(lr=2e-4).config_hash() != config.config_hash()
+
+
+@pytest.mark.integration
+def test_checkpoints_on_s3_and_resume_from_there(scene_table, s3_bucket):
+    from unsamv2.data import storage
+
+    out = f"{s3_bucket}/runs/train"
+    config = small(scene_table, "unused", output_uri=out, max_steps=2, checkpoint_every=1, val_images=0)
+    first = train(config.replace(max_steps=1))
+    assert first.checkpoint_uri == f"{out}/checkpoints/step-000001"
+    assert storage.exists(f"{out}/checkpoints/step-000001/_SUCCESS") and storage.exists(f"{out}/summary.json")
+    resumed = train(config, resume=True)
+    straight = train(config.replace(output_uri=f"{s3_bucket}/runs/straight"))
+    assert resumed.start_step == 1 and resumed.losses == straight.losses
+    a = weights(load_trained_model(resumed.checkpoint_uri))
+    b = weights(load_trained_model(straight.checkpoint_uri))
+    assert all(torch.equal(a[k], b[k]) for k in a)

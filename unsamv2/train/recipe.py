@@ -238,6 +238,11 @@ def _restore(run: _Run, uri: str) -> None:
     state = payload.state
     run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["scheduler"])
+    # the learning rate of the next step follows this run's schedule (max_steps may have changed)
+    factor = cosine_factor(run.config)(payload.step)
+    for group, base in zip(run.optimizer.param_groups, run.scheduler.base_lrs, strict=True):
+        group["lr"] = base * factor
+    run.scheduler._last_lr = [group["lr"] for group in run.optimizer.param_groups]
     run.step = run.start_step = payload.step
     run.position = LoaderPosition.from_dict(state["position"])
     run.losses = [float(v) for v in state["losses"]]
