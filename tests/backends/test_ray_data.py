@@ -77,18 +77,13 @@ def test_actor_metrics_reach_the_prometheus_endpoint(tmp_path):
 
     import ray
     from conftest import free_port
-    from PIL import Image
-
-    from unsamv2.scenes import iter_scenes
+    from support.scene_images import write_scene_pngs
 
     ray.shutdown()
     port = free_port()
     ray.init(num_cpus=2, include_dashboard=True, _metrics_export_port=port)
     try:
-        folder = tmp_path / "imgs"
-        folder.mkdir()
-        for i, scene in enumerate(iter_scenes(12, seed=1, size=192)):
-            Image.fromarray(scene.image).save(folder / f"{i:02d}.png")
+        folder = write_scene_pngs(tmp_path / "imgs", 12, seed=1, size=192)
         job = MineJob(str(folder), str(tmp_path / "out"), shard_size=4, backend="ray", actors=1, batch_size=1)
         worker = threading.Thread(target=run_mine, args=(job,))
         worker.start()

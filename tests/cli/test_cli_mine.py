@@ -5,18 +5,12 @@ import subprocess
 import sys
 
 import pytest
+from support.scene_images import write_scene_pngs
 
 
 @pytest.mark.integration
 def test_mine_then_stats(tmp_path):
-    from PIL import Image
-
-    from unsamv2.scenes import iter_scenes
-
-    folder = tmp_path / "imgs"
-    folder.mkdir()
-    for i, scene in enumerate(iter_scenes(2, seed=3, size=128)):
-        Image.fromarray(scene.image).save(folder / f"s{i}.png")
+    folder = write_scene_pngs(tmp_path / "imgs", 2, seed=3, size=128)
     (folder / "zero.jpg").write_bytes(b"")
     out = tmp_path / "table"
     mine = subprocess.run([sys.executable, "-m", "unsamv2", "mine", str(folder), str(out), "--shard-size", "2"],

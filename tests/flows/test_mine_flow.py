@@ -4,6 +4,7 @@ import asyncio
 import os
 
 import pytest
+from support.scene_images import write_scene_pngs
 
 from flows.mine import mine
 
@@ -12,14 +13,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def images(tmp_path):
-    from PIL import Image
-
-    from unsamv2.scenes import iter_scenes
-
-    folder = tmp_path / "images"
-    folder.mkdir()
-    for i, scene in enumerate(iter_scenes(3, seed=5, size=160)):
-        Image.fromarray(scene.image).save(folder / f"scene_{i}.png")
+    folder = write_scene_pngs(tmp_path / "images", 3, seed=5, size=160)
     (folder / "broken.jpg").write_bytes(b"not a jpeg")
     (folder / "empty.png").write_bytes(b"")
     return folder
