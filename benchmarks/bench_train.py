@@ -10,8 +10,9 @@
 3. Throughput (masks per second of training, one process): the two runs above (``full`` mode),
    the tiny model in ``adapter`` mode, and SAM-2.1 Hiera-S in ``adapter`` mode (random weights,
    1024 px, 30 masks per image; ``--no-real`` skips it).
-4. ``--strip PATH``: one click on a held-out scene decoded at g = 0.1 ... 1.0 by the demo-budget
-   model, next to the ground truth of the clicked object's hierarchy (docs/images/train_strip.png).
+4. ``--strip DIR``: one click on a held-out scene decoded at g = 0.1 ... 1.0, next to the ground
+   truth of the clicked region's hierarchy, by the demo-budget model (``DIR/train_strip.png``) and
+   by the longer run (``DIR/train_strip_long.png``); the pictures of docs/training.md.
 
 Run: ``.venv/bin/python benchmarks/bench_train.py [--out runs/bench_train] [--long 600] [--strip PATH]``
 """
@@ -64,8 +65,8 @@ def probe(model, scenes: int, seed: int):  # noqa: ANN001, ANN201
 def train_run(table: str, out: str, name: str, steps: int, fields: dict):  # noqa: ANN201
     from unsamv2.train import TrainConfig, train
 
-    config = TrainConfig(table_uri=table, output_uri=os.path.join(out, name), max_steps=steps,
-                         checkpoint_every=max(steps, 1), **fields)
+    fields = {**fields, "checkpoint_every": max(steps // 4, 1), "keep_checkpoints": 0}
+    config = TrainConfig(table_uri=table, output_uri=os.path.join(out, name), max_steps=steps, **fields)
     start = time.perf_counter()
     result = train(config, resume=True)
     print(f"  {name}: {result.steps} steps, loss {result.losses[0]:.2f} -> {result.losses[-1]:.2f}, "
@@ -143,7 +144,7 @@ def main() -> None:
     parser.add_argument("--eval-seed", type=int, default=1000)
     parser.add_argument("--speed-steps", type=int, default=3)
     parser.add_argument("--no-real", action="store_true", help="skip the SAM-2.1 Hiera-S throughput row")
-    parser.add_argument("--strip", default=None, help="write the g strip of the demo-budget model here")
+    parser.add_argument("--strip", default=None, help="folder for train_strip.png / train_strip_long.png")
     args = parser.parse_args()
     import torch
 
@@ -159,8 +160,9 @@ def main() -> None:
         result = train_run(table, args.out, f"tiny-{steps}", steps, fields)
         model = load_trained_model(result.checkpoint_uri)
         rows.append((name, steps, probe(model, args.eval_scenes, args.eval_seed), result))
-        if name == "make demo budget" and args.strip:
-            strip_figure(model, args.strip, args.eval_seed)
+        if args.strip:
+            png = "train_strip.png" if name == "make demo budget" else "train_strip_long.png"
+            strip_figure(model, os.path.join(args.strip, png), args.eval_seed)
     speeds = [("tiny", "full", f"{rows[1][3].masks_per_second:.2f}", "make demo settings, batch 2 x 8 masks")]
     speeds.append(("tiny", "adapter", f"{throughput(table, args.out, 'tiny', 'adapter', args.speed_steps, batch_size=2, max_masks_per_image=8):.2f}",
                    "batch 2 x 8 masks"))

@@ -86,3 +86,24 @@ def test_draws_are_reproducible_and_in_range():
     assert all(abs(p.angle) <= 25 and abs(p.shear) <= 20 for p in a)
     assert any(p.flip for p in a) and not all(p.flip for p in a)
     assert all(len(p.jitter) == 2 and all(0.9 <= f[0] <= 1.1 for _, f in p.jitter) for p in a)
+
+
+def test_affine_is_skipped_when_a_mask_would_leave_the_image():
+    image = np.zeros((64, 64, 3), np.uint8)
+    masks = np.zeros((1, 64, 64), bool)
+    masks[0, 0:3, 0:3] = True  # a corner: a 25 degree rotation about the centre moves it out
+    params = AugmentParams(flip=True, angle=25.0, shear=0.0)
+    img, out = augment_and_resize(image, masks, 64, params)
+    _, flipped = augment_and_resize(image, masks, 64, AugmentParams(flip=True))
+    assert out[0].any() and torch.equal(out, flipped)
+    assert torch.allclose(img, torch.zeros_like(img))  # no fill came in: the image was only flipped
+
+
+def test_fill_is_the_mean_colour():
+    from unsamv2.train.augment import FILL
+
+    image = np.zeros((64, 64, 3), np.uint8)
+    masks = np.ones((1, 64, 64), bool)
+    img, _ = augment_and_resize(image, masks, 64, AugmentParams(angle=20.0))
+    corner = img[:, 0, 0]
+    assert torch.allclose(corner, torch.tensor(FILL), atol=1e-4)

@@ -8,7 +8,9 @@ bilinear resize as :func:`unsamv2.model.predictor.preprocess_image`, and then ap
 affine *conjugated by the anisotropic resize* in one ``grid_sample``; that is the same geometric
 map as "affine on the original, then resize", for the image and for every mask. Without
 augmentation the image is exactly the inference input. Pixels brought in from outside the
-image are black (image) and background (masks).
+image get the ImageNet mean colour (image) and background (masks). As in SAM-2's training
+transforms, when the affine would push a whole mask out of the image, the sample keeps only
+its flip.
 
 Photometry after geometry: colour jitters (brightness, contrast, saturation factors in
 ``1 +- v``, in a random order) and a random grayscale between the first and the second jitter.
@@ -27,6 +29,8 @@ import torch
 import torch.nn.functional as F
 
 from unsamv2.train.config import AugmentConfig
+
+FILL = (0.485, 0.456, 0.406)  # pixels brought in from outside the image: the ImageNet mean colour
 
 
 @dataclass(frozen=True)
@@ -115,10 +119,15 @@ def augment_and_resize(image: np.ndarray, masks: np.ndarray, size: int,
     else:
         m = torch.zeros((0, size, size))
     if not params.is_identity_geometry:
-        theta = affine_theta(params, height, width)
-        img = _warp(img, theta)
-        if m.shape[0]:
-            m = _warp(m, theta)
+        warped = _warp(m, affine_theta(params, height, width)) if m.shape[0] else m
+        lost = ((warped > 0.5).flatten(1).any(1) < (m > 0.5).flatten(1).any(1)).any()
+        if lost:  # a mask left the image: skip the affine, keep the flip (the reference's rule)
+            params = AugmentParams(flip=params.flip, jitter=params.jitter, grayscale=params.grayscale)
+            warped = _warp(m, affine_theta(params, height, width)) if m.shape[0] and params.flip else m
+        m = warped
+        if not params.is_identity_geometry:
+            fill = torch.tensor(FILL)[:, None, None]
+            img = _warp(img - fill, affine_theta(params, height, width)) + fill
     img = img.clamp(0.0, 1.0)
     for k, (order, factors) in enumerate(params.jitter):
         img = _jitter(img, order, factors)
