@@ -71,3 +71,39 @@ def test_parameters_are_validated_before_any_work(prefect_harness, images, tmp_p
     with pytest.raises(InputError, match="needs base_checkpoint"):
         mine_and_train(input_uri=str(images), output_uri=str(tmp_path / "c"), model="sam2.1_hiera_s")
     assert not os.path.exists(tmp_path / "b" / "mask_table") and not os.path.exists(tmp_path / "c" / "mask_table")
+
+
+def test_training_as_a_ray_job_is_submitted_once(prefect_harness, tmp_path, monkeypatch):
+    """The ray-job backend: the job trains, and a second call (what a Prefect retry does) attaches to
+    the same job instead of starting another (log forwarding: tests/backends/test_ray_train.py)."""
+    import sys
+
+    import ray
+    from prefect import flow
+    from ray.job_submission import JobSubmissionClient
+    from support.train_data import write_scene_table
+
+    from tasks.training import submit_training_job
+    from unsamv2.backends.ray_data import init_ray
+    from unsamv2.train import TrainConfig
+
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])  # job's python
+    table = write_scene_table(str(tmp_path / "data"), n=4, size=96)
+    config = TrainConfig(table_uri=table["table"], output_uri=str(tmp_path / "run"), max_steps=2, batch_size=1,
+                         max_masks_per_image=2, correction_clicks=1, checkpoint_every=1, val_images=0,
+                         use_split=False).to_dict()
+    url = init_ray(None, include_dashboard=True, num_cpus=2)
+    try:
+        @flow
+        def twice():
+            first = submit_training_job(config, url, workers=1, gpus_per_worker=0.0, poll_seconds=1)
+            again = submit_training_job(config, url, workers=1, gpus_per_worker=0.0, poll_seconds=1)
+            return first, again
+
+        first, again = twice()
+        jobs = [j.submission_id for j in JobSubmissionClient(url).list_jobs() if j.submission_id]
+    finally:
+        ray.shutdown()
+    assert first["submission_id"] == again["submission_id"] and jobs == [first["submission_id"]]
+    assert first["steps"] == 2 and os.path.exists(os.path.join(first["checkpoint_uri"], "_SUCCESS"))
+    assert os.path.exists(tmp_path / "run" / "train_config.json")

@@ -61,17 +61,14 @@ def test_clicks_are_uniform_over_the_error_region():
     pred = gt.clone()
     pred[0, 1, 1] = False  # one false negative
     pred[0, 4, 4] = True  # one false positive
-    gen = torch.Generator().manual_seed(0)
-    counts: dict[tuple[int, int, int], int] = {}
-    for _ in range(4000):
-        p, lab = sample_clicks(gt, pred, gen)
-        key = (int(p[0, 0, 0]), int(p[0, 0, 1]), int(lab[0, 0]))
-        counts[key] = counts.get(key, 0) + 1
-    assert set(counts) == {(1, 1, 1), (4, 4, 0)}
-    assert abs(counts[(1, 1, 1)] - 2000) < 150  # binomial sd ~ 32
-    gen = torch.Generator().manual_seed(0)
-    first = [tuple(sample_clicks(gt, None, gen)[0][0, 0].tolist()) for _ in range(2000)]
-    freq = np.array([first.count(c) for c in [(1.0, 1.0), (2.0, 1.0), (1.0, 2.0), (2.0, 2.0)]])
+    # 4000 copies of the object in one call: each row draws its own uniform number
+    points, labels = sample_clicks(gt.expand(4000, 5, 5), pred.expand(4000, 5, 5), torch.Generator().manual_seed(0))
+    keys = [(int(x), int(y), int(lab)) for (x, y), lab in zip(points[:, 0].tolist(), labels[:, 0].tolist(), strict=True)]
+    assert set(keys) == {(1, 1, 1), (4, 4, 0)}
+    assert abs(keys.count((1, 1, 1)) - 2000) < 150  # binomial sd ~ 32
+    first, _ = sample_clicks(gt.expand(2000, 5, 5), None, torch.Generator().manual_seed(1))
+    cells = [tuple(p) for p in first[:, 0].tolist()]
+    freq = np.array([cells.count(c) for c in [(1.0, 1.0), (2.0, 1.0), (1.0, 2.0), (2.0, 2.0)]])
     assert freq.sum() == 2000 and (np.abs(freq - 500) < 90).all()
 
 

@@ -109,9 +109,9 @@ def job_message(address: str, submission_id: str) -> str:
 def train_entrypoint(config_uri: str, *, workers: int, cpus_per_worker: float = 1.0,
                      gpus_per_worker: float | None = None, run_name: str | None = None,
                      extra: Sequence[str] = ()) -> str:
-    """The shell command of a training job: ``unsamv2 train --config-file ... --backend ray --resume``
-    (the job's driver joins the cluster it runs on)."""
-    args = ["unsamv2", "train", "--config-file", config_uri, "--backend", "ray", "--ray-address", "auto",
+    """The shell command of a training job: ``python -m unsamv2 train --config-file ... --backend ray
+    --resume`` (the job's driver joins the cluster it runs on; ``python`` is the cluster's)."""
+    args = ["python", "-m", "unsamv2", "train", "--config-file", config_uri, "--backend", "ray", "--ray-address", "auto",
             "--resume", "--workers", str(int(workers)), "--cpus-per-worker", str(float(cpus_per_worker))]
     if gpus_per_worker is not None:
         args += ["--gpus-per-worker", str(float(gpus_per_worker))]

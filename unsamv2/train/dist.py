@@ -40,16 +40,6 @@ def gather_to_main(obj: Any) -> list[Any] | None:
     return out
 
 
-def scatter_from_main(objs: list[Any] | None) -> Any:
-    """Rank 0 gives one object per worker (a list in rank order); every worker gets its own."""
-    if not active():
-        return objs[0] if objs else None
-    rank, world = rank_and_world()
-    out: list[Any] = [None]
-    torch_dist.scatter_object_list(out, objs if rank == 0 else None, src=0)
-    return out[0]
-
-
 def broadcast_from_main(obj: Any) -> Any:
     """Rank 0's ``obj`` on every worker."""
     if not active():
