@@ -76,7 +76,7 @@ def test_actor_metrics_reach_the_prometheus_endpoint(tmp_path):
     import urllib.request
 
     import ray
-    from conftest import free_port
+    from support.net import free_port
     from support.scene_images import write_scene_pngs
 
     ray.shutdown()

@@ -113,7 +113,7 @@ def test_stack_serves_a_mine_deployment_on_ray(tmp_path):
         dashboard = f"http://127.0.0.1:{ports['dashboard']}"
         assert f"Prefect UI       http://127.0.0.1:{ports['prefect']}" in up.stdout
         assert f"Ray dashboard    {dashboard}" in up.stdout and env["RAY_ADDRESS"] in up.stdout
-        assert stack["deployments"] == ["mine/local"]
+        assert stack["deployments"] == ["mine/local", "mine-and-train/local", "nightly-eval/nightly-local"]
         token = Path(env["RAY_AUTH_TOKEN_PATH"]).read_text().strip()
         assert token not in up.stdout + up.stderr, "the token is never printed"
         again = _stack(state_dir, "up", timeout=120)  # idempotent: reports the running stack
