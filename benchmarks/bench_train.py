@@ -128,8 +128,10 @@ def strip_figure(model, path: str, seed: int) -> None:  # noqa: ANN001
     truth = [titled(draw_points(overlay_masks(scene.image, [n.mask], [(40, 200, 60)]), points, labels),
                     f"truth g={n.granularity:.2f}") for n in reversed(chain)]
     blank = np.full_like(top[0], 255)
-    bottom = truth + [blank] * (len(top) - len(truth))
-    image = np.concatenate([strip(top), np.full((6, strip(top).shape[1], 3), 255, np.uint8), strip(bottom)], 0)
+    truth += [blank] * (5 - len(truth) % 5 if len(truth) % 5 else 0)
+    rows = [strip(top[:5]), strip(top[5:])] + [strip(truth[i:i + 5]) for i in range(0, len(truth), 5)]
+    gap = np.full((6, rows[0].shape[1], 3), 255, np.uint8)
+    image = np.concatenate([part for row in rows for part in (row, gap)][:-1], 0)
     with open(path, "wb") as f:
         f.write(png_bytes(image))
     print(f"  wrote {path}")
