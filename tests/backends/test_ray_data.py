@@ -107,3 +107,20 @@ def test_ray_client_addresses_are_refused_with_a_clear_sentence():
 
     with pytest.raises(InputError, match="Ray Client"):
         init_ray("ray://head:10001")
+
+
+def test_a_ray_job_driver_does_not_forward_what_the_job_already_sets(monkeypatch):
+    """Ray refuses a ray.init in a job's driver that sets an env var the job's runtime env sets."""
+    import json
+
+    from unsamv2.backends.ray_data import FORWARDED_ENV, _forwarded_env
+
+    for key in [k for k in os.environ if k.startswith("UNSAMV2_") or k in FORWARDED_ENV]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("UNSAMV2_FAULT_DIE_AFTER", "3")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    assert _forwarded_env() == {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "UNSAMV2_FAULT_DIE_AFTER": "3"}
+    job = {"runtime_env": {"env_vars": {"AWS_ENDPOINT_URL": "http://127.0.0.1:9"}}, "metadata": {}}
+    monkeypatch.setenv("RAY_JOB_CONFIG_JSON_ENV_VAR", json.dumps(job))
+    assert _forwarded_env() == {"UNSAMV2_FAULT_DIE_AFTER": "3"}

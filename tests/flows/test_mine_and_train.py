@@ -88,6 +88,8 @@ def test_training_as_a_ray_job_is_submitted_once(prefect_harness, tmp_path, monk
     from unsamv2.train import TrainConfig
 
     monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])  # job's python
+    # A forwarded setting (as under the moto fixture): the job carries it, its driver must not set it again.
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
     table = write_scene_table(str(tmp_path / "data"), n=4, size=96)
     config = TrainConfig(table_uri=table["table"], output_uri=str(tmp_path / "run"), max_steps=2, batch_size=1,
                          max_masks_per_image=2, correction_clicks=1, checkpoint_every=1, val_images=0,

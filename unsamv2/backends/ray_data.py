@@ -46,8 +46,29 @@ class RayMiningOptions:
 
 
 def _forwarded_env() -> dict[str, str]:
-    """Non-secret settings the workers need (fault hooks, S3 endpoint); never credentials."""
-    return {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV_PREFIXES) or k in FORWARDED_ENV}
+    """Non-secret settings the workers need (fault hooks, S3 endpoint); never credentials.
+
+    Inside a Ray Job's driver, keys the job's own runtime env already sets are left out: the job's
+    values reach the workers anyway, and Ray refuses a ``ray.init`` that sets the same key again.
+    """
+    taken = _job_env_keys()
+    return {k: v for k, v in os.environ.items()
+            if (k.startswith(FORWARDED_ENV_PREFIXES) or k in FORWARDED_ENV) and k not in taken}
+
+
+def _job_env_keys() -> set[str]:
+    """Environment variable keys set by the runtime env of the Ray Job this process is the
+    driver of (Ray passes the job config in ``RAY_JOB_CONFIG_JSON_ENV_VAR``); empty otherwise."""
+    import json
+
+    raw = os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")
+    if not raw:
+        return set()
+    try:
+        runtime_env = json.loads(raw).get("runtime_env") or {}
+    except (ValueError, AttributeError):
+        return set()
+    return set((runtime_env.get("env_vars") or {}).keys())
 
 
 def init_ray(address: str | None = None, *, include_dashboard: bool = True, num_cpus: int | None = None) -> str | None:

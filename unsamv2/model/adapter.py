@@ -139,7 +139,7 @@ def load_adapter(model: nn.Module, path: str) -> dict[str, str]:
                          "is it an adapter for another LoRA rank or model?")
     wrong = [n for n, t in tensors.items() if tuple(t.shape) != tuple(model.get_parameter(n).shape)]
     if wrong:
-        raise InputError(f"{path} has tensors of the wrong shape: {', '.join(wrong[:4])}; "
+        raise InputError(f"{path} has tensors of the wrong shape: {format_names(wrong)}; "
                          "is it an adapter for another LoRA rank or model?")
     model.load_state_dict(tensors, strict=False)
     base = getattr(model, "unsamv2_build_info", {}).get("checkpoint_sha256")
