@@ -6,7 +6,7 @@
 3. Manifest planning for a simulated 1,000,000-image listing: time and peak memory.
 4. Storage: Parquet bytes per mask vs the official release's per-image JSON layout, same masks.
 
-Run: ``python benchmarks/bench_mine_engine.py [--images 24] [--size 256] [--listing 1000000]``
+Run: ``python benchmarks/bench_mine_engine.py [--images 96] [--size 256] [--listing 1000000]``
 """
 
 from __future__ import annotations
@@ -56,8 +56,18 @@ def throughput(folder: str, tmp: str, n: int) -> list[tuple[str, float, float]]:
     for actors in (1, 2):
         secs, _ = run({"shard_size": 4, "backend": "ray", "actors": actors, "batch_size": 2}, folder, tmp, f"ray{actors}")
         rows.append((f"Ray Data, {actors} actor(s)", secs, n / secs))
-    secs, _ = run({"shard_size": 4, "backend": "ray", "actors": 1, "miner_kind": "noop"}, folder, tmp, "noop")
-    rows.append(("Ray Data, 1 actor, no-op miner", secs, n / secs))
+    big = os.path.join(tmp, "images-x8")  # the same images 8 times: fixed cost vs cost per image
+    os.makedirs(big)
+    for k in range(8):
+        for name in os.listdir(folder):
+            os.symlink(os.path.join(folder, name), os.path.join(big, f"{k}_{name}"))
+    noop = {"shard_size": 4, "backend": "ray", "actors": 1, "miner_kind": "noop"}
+    small, large = [], []
+    for rep in range(3):  # alternate, keep the fastest of each: start-up time varies by seconds
+        small.append(run(noop, folder, tmp, f"noop-{rep}")[0])
+        large.append(run(noop, big, tmp, f"noop8-{rep}")[0])
+    rows.append(("Ray Data, 1 actor, no-op miner", min(small), n / min(small)))
+    rows.append((f"Ray Data, 1 actor, no-op miner, {8 * n} images", min(large), 8 * n / min(large)))
     ray.shutdown()
     start = time.perf_counter()
     from unsamv2.pipeline.decode import load_image
@@ -109,7 +119,7 @@ def storage_size(table_root: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=24)
+    parser.add_argument("--images", type=int, default=96)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--listing", type=int, default=1_000_000)
     args = parser.parse_args()
@@ -123,7 +133,13 @@ def main() -> None:
         for name, secs, ips in rows:
             print(f"| {name} | {secs:.2f} | {ips:.2f} |")
         by = {name: ips for name, _, ips in rows}
+        secs = {name: t for name, t, _ in rows}
         print(f"\nparallel efficiency 2 actors vs 1: {by['Ray Data, 2 actor(s)'] / (2 * by['Ray Data, 1 actor(s)']):.2f}")
+        per_image = (secs[f"Ray Data, 1 actor, no-op miner, {8 * args.images} images"]
+                     - secs["Ray Data, 1 actor, no-op miner"]) / (7 * args.images)
+        print(f"engine cost per image (no-op miner, from {args.images} vs {8 * args.images} images): "
+              f"{1000 * per_image:.1f} ms; fixed cost per run: "
+              f"{secs['Ray Data, 1 actor, no-op miner'] - per_image * args.images:.1f} s")
         print("\n## manifest planning, simulated listing\n")
         print(json.dumps(manifest_planning(tmp, args.listing), indent=1))
         print("\n## storage\n")

@@ -60,13 +60,33 @@ def test_actor_killed_mid_shard_still_gives_a_complete_duplicate_free_table(ray_
     assert summary.images == len(expected)
 
 
-def test_ray_run_writes_to_s3(ray_cluster, inputs, s3_bucket):
+def test_a_poison_image_that_kills_every_worker_becomes_a_crashed_row(ray_cluster, inputs, tmp_path, monkeypatch):
+    """Restarts run out on an image that kills its actor each time: the rest of the run completes and
+    that image, mined alone, is recorded as 'crashed'; its batch neighbours get their real rows."""
     folder, expected = inputs
+    monkeypatch.setenv("UNSAMV2_FAULT_POISON", "rgba.png")
+    summary = run_mine(_job(folder, tmp_path / "out", batch_size=3, max_restarts=1))
+    rows = {os.path.basename(r["image_uri"]): r for r in read_mask_table(str(tmp_path / "out")).to_pylist()}
+    assert len(rows) == len(expected) == summary.images
+    assert rows.pop("rgba.png")["error"] == "crashed"
+    assert {k: r["error"] or r["status"] for k, r in rows.items()} == {k: v for k, v in expected.items() if k != "rgba.png"}
+
+
+def test_ray_run_reads_from_and_writes_to_s3(ray_cluster, inputs, s3_bucket, tmp_path):
+    """Actors read every image from S3 and the table goes to S3: the same rows as a local run."""
+    from unsamv2.data import storage
+
+    folder, expected = inputs
+    for name in expected:
+        storage.write_bytes(f"{s3_bucket}/images/{name}", (folder / name).read_bytes())
     out = f"{s3_bucket}/mined"
-    summary = run_mine(_job(folder, out))
+    summary = run_mine(_job(f"{s3_bucket}/images", out))
     table = read_mask_table(out)
     assert table.num_rows == len(expected) == summary.images
-    assert run_mine(_job(folder, out)).shards_written == 0
+    assert {os.path.basename(u) for u in table.column("image_uri").to_pylist()} == set(expected)
+    local = read_mask_table(run_mine(_job(folder, tmp_path / "local")).output_uri)
+    assert _rows(table.drop_columns(["image_uri"])) == _rows(local.drop_columns(["image_uri"]))  # same ids too
+    assert run_mine(_job(f"{s3_bucket}/images", out)).shards_written == 0
 
 
 def test_actor_metrics_reach_the_prometheus_endpoint(tmp_path):

@@ -46,6 +46,35 @@ def test_crash_between_temp_and_rename_leaves_nothing_visible(tmp_path, monkeypa
     assert read_mask_table(root).column("image_id").to_pylist() == [1]
 
 
+def test_a_process_killed_between_temp_and_rename_leaves_no_visible_shard(tmp_path):
+    """A real SIGKILL (no cleanup runs): the temp file stays behind, hidden; no data file, no marker,
+    and readers and a rerun see only complete shards."""
+    import signal
+    import subprocess
+    import sys
+
+    root = str(tmp_path / "table")
+    write_shard(root, 0, rows_to_table([make_row(1)]))
+    script = (
+        "import os, signal, sys\n"
+        "sys.path.insert(0, sys.argv[2])\n"
+        "from support.tables import make_row\n"
+        "from unsamv2.data import rows_to_table, write_shard, shards\n"
+        "shards.os.replace = lambda src, dst: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "write_shard(sys.argv[1], 1, rows_to_table([make_row(2)]))\n"
+    )
+    tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, "-c", script, root, tests_dir], capture_output=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    shard1 = tmp_path / "table" / "shards" / "shard-000001"
+    leftovers = [p.name for p in shard1.iterdir()]
+    assert len(leftovers) == 1 and leftovers[0].startswith(".part-000001.parquet.tmp-")  # killed mid-write
+    assert [s.index for s in list_complete_shards(root)] == [0]
+    assert read_mask_table(root).column("image_id").to_pylist() == [1]
+    write_shard(root, 1, rows_to_table([make_row(2)]))  # the rerun of that shard
+    assert read_mask_table(root).column("image_id").to_pylist() == [1, 2]
+
+
 def test_rewrite_replaces_a_shard_and_removes_its_marker_first(tmp_path, monkeypatch):
     root = str(tmp_path / "table")
     write_shard(root, 0, rows_to_table([make_row(1), make_row(2)]))

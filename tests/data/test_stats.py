@@ -49,3 +49,19 @@ def test_bad_inputs(tmp_path, table):
     (tmp_path / "empty" / "shards").mkdir(parents=True)
     with pytest.raises(InputError, match="no complete shards"):
         compute_stats(str(tmp_path / "empty"), str(tmp_path / "s"))
+
+
+@pytest.mark.integration
+def test_stats_over_a_table_on_s3(s3_bucket, table, tmp_path):
+    """Dask reads the shards from S3 and the statistics, plot and split go back to S3."""
+    from unsamv2.data import read_mask_table, storage
+
+    root = f"{s3_bucket}/t"
+    local = read_mask_table(table)
+    write_shard(root, 0, local.slice(0, 5))
+    write_shard(root, 1, local.slice(5))
+    on_s3 = compute_stats(root, f"{root}/stats", val_fraction=0.3, seed=1)
+    here = compute_stats(table, str(tmp_path / "stats"), val_fraction=0.3, seed=1)
+    assert on_s3 == here
+    assert json.loads(storage.read_text(f"{root}/stats/stats.json"))["masks"] == 16
+    assert storage.exists(f"{root}/stats/stats.png") and read_split(f"{root}/stats") == read_split(str(tmp_path / "stats"))

@@ -12,13 +12,22 @@ Ray prefixes them with ``ray_``): ``unsamv2_miner_images`` (tag ``status``),
 ``unsamv2_miner_masks``, ``unsamv2_miner_errors`` (tag ``reason``),
 ``unsamv2_miner_seconds_per_image`` (histogram).
 
+An image that kills its worker (a decoder segfault, memory exhaustion) would otherwise use up the
+restarts and fail the run: when the actor pool gives up, every image of the unfinished shards that
+has no row yet is mined alone in its own Ray task (:func:`mine_isolated`, retried once), and an
+image whose task dies every time becomes an ``error`` row with reason ``crashed``. The run then
+completes; nothing is lost.
+
 Fault injection for tests: with ``UNSAMV2_FAULT_DIE_AFTER=K`` and ``UNSAMV2_FAULT_ONCE_FILE=PATH``
-an actor exits abruptly after its K-th image, once per PATH (the file records that it happened).
+an actor exits abruptly after its K-th image, once per PATH (the file records that it happened);
+with ``UNSAMV2_FAULT_POISON=TEXT`` a worker exits whenever it is given an image whose URI contains
+TEXT, every time (a poison image).
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import warnings
 from dataclasses import dataclass
@@ -30,8 +39,11 @@ from unsamv2.pipeline.assemble import ShardAssembler
 from unsamv2.pipeline.manifest import read_shard_entries
 from unsamv2.pipeline.stage import MinerStage
 
+log = logging.getLogger(__name__)
+
 FORWARDED_ENV_PREFIXES = ("UNSAMV2_",)
 FORWARDED_ENV = ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION")
+ENTRY_READERS = 2  # concurrent tasks reading manifest entries (tiny row groups; keeps the actors fed)
 
 
 @dataclass(frozen=True)
@@ -115,13 +127,20 @@ class _Metrics:
 
 
 class _FaultInjector:
-    """Exit the process after K images, once per marker file (see module docstring)."""
+    """Exit the process after K images, once per marker file, or on a poison image (see module
+    docstring)."""
 
     def __init__(self) -> None:
         after = os.environ.get("UNSAMV2_FAULT_DIE_AFTER")
         self.after = int(after) if after else None
         self.once_file = os.environ.get("UNSAMV2_FAULT_ONCE_FILE")
+        self.poison = os.environ.get("UNSAMV2_FAULT_POISON") or None
         self.seen = 0
+
+    def check(self, batch: pa.Table) -> None:
+        """Die before mining a batch that holds a poison image."""
+        if self.poison and any(self.poison in uri for uri in batch.column("image_uri").to_pylist()):
+            os._exit(18)
 
     def tick(self) -> None:
         if self.after is None or self.once_file is None:
@@ -151,7 +170,18 @@ class MinerActor:
         self.faults.tick()
 
     def __call__(self, batch: pa.Table) -> pa.Table:
+        self.faults.check(batch)
         return self.stage.process_batch(batch, on_image=self._on_image)
+
+
+def mine_isolated(stage: MinerStage, entries: pa.Table) -> pa.Table:
+    """Ray task body of the quarantine pass: set up the stage and mine ``entries`` (one image)."""
+    _FaultInjector().check(entries)
+    stage.setup()
+    try:
+        return stage.process_batch(entries)
+    finally:
+        stage.teardown()
 
 
 def run_stage_ray(stage: MinerStage, output_uri: str, pending: list[int], assembler: ShardAssembler,
@@ -162,18 +192,56 @@ def run_stage_ray(stage: MinerStage, output_uri: str, pending: list[int], assemb
     dashboard = init_ray(options.address, include_dashboard=options.include_dashboard)
     ray.data.DataContext.get_current().enable_progress_bars = False
     # Shard ids in, manifest entries out: a light task that reserves no CPU (so it never waits behind
-    # actors that hold every CPU) reads each pending shard's row group of the manifest.
+    # actors that hold every CPU) reads each pending shard's row group of the manifest. A 0-CPU task
+    # has no resource bound, so the pool size caps it: without a cap Ray starts a worker process per
+    # shard at once (measured: dozens of processes, GBs of memory, 10x slower on 2 cores).
     ds = ray.data.from_items([{"shard": s} for s in pending], override_num_blocks=min(len(pending), 200))
     ds = ds.map_batches(functools.partial(_shard_entries, output_uri), batch_size=1, batch_format="pyarrow",
-                        num_cpus=0)
+                        num_cpus=0, compute=ray.data.TaskPoolStrategy(size=min(ENTRY_READERS, len(pending))))
     with warnings.catch_warnings():
         # Ray 2.60 has no named parameters for actor restarts/retries yet; the defaults are unbounded,
         # which would retry a poison image forever, so bound them through the remote args.
         warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
-        ds = _map_miner(ds, stage, options)
-    for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
-        assembler.add(batch)
+        ds = _map_miner(ds, stage, options, min(options.actors, len(pending)))
+    try:
+        for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+            assembler.add(batch)
+    except Exception as exc:  # noqa: BLE001 - Ray Data gave up (actor restarts / task retries used up)
+        if not assembler.remaining:
+            raise
+        log.warning("the actor pool failed (%s: %s); mining the %d unfinished shard(s) image by image",
+                    type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "", len(assembler.remaining))
+        quarantine(stage, output_uri, assembler)
     return dashboard
+
+
+def quarantine(stage: MinerStage, output_uri: str, assembler: ShardAssembler) -> int:
+    """Mine every image of the unfinished shards that has no row yet, each in its own Ray task
+    (retried once); an image whose task's worker dies both times becomes an ``error`` row
+    ``crashed``. Returns how many images crashed."""
+    import ray
+    from ray.exceptions import OutOfMemoryError, WorkerCrashedError
+
+    task = ray.remote(mine_isolated).options(num_cpus=stage.resources.cpus, num_gpus=stage.resources.gpus,
+                                             max_retries=1, runtime_env={"env_vars": _forwarded_env()})
+    pending = []
+    for shard in assembler.remaining:
+        entries = read_shard_entries(output_uri, shard)
+        done = assembler.positions_done(shard)
+        pending += [entries.slice(i, 1) for i in range(entries.num_rows)
+                    if entries.column("position")[i].as_py() not in done]
+    refs = [task.remote(stage, entry) for entry in pending]
+    crashed = 0
+    for entry, ref in zip(pending, refs, strict=True):
+        try:
+            assembler.add(ray.get(ref))
+        except (WorkerCrashedError, OutOfMemoryError) as exc:
+            crashed += 1
+            e = entry.to_pylist()[0]
+            log.error("image %s killed its worker twice when mined alone; recorded as 'crashed'", e["image_uri"])
+            assembler.add(stage.error_row(e["shard"], e["position"], e["image_id"], e["image_uri"], "crashed",
+                                          f"the worker process died mining this image ({type(exc).__name__})"))
+    return crashed
 
 
 def _shard_entries(output_uri: str, batch: pa.Table) -> pa.Table:
@@ -181,7 +249,8 @@ def _shard_entries(output_uri: str, batch: pa.Table) -> pa.Table:
     return pa.concat_tables([read_shard_entries(output_uri, int(s)) for s in batch.column("shard").to_pylist()])
 
 
-def _map_miner(ds: Any, stage: MinerStage, options: RayMiningOptions) -> Any:
+def _map_miner(ds: Any, stage: MinerStage, options: RayMiningOptions, actors: int) -> Any:
+    """The actor-pool step (``actors``: at most one per pending shard, a shard being one block)."""
     import ray.data
 
     return ds.map_batches(
@@ -189,7 +258,7 @@ def _map_miner(ds: Any, stage: MinerStage, options: RayMiningOptions) -> Any:
         fn_constructor_kwargs={"stage": stage},
         batch_size=options.batch_size,
         batch_format="pyarrow",
-        compute=ray.data.ActorPoolStrategy(size=options.actors),
+        compute=ray.data.ActorPoolStrategy(size=actors),
         num_cpus=stage.resources.cpus,
         num_gpus=stage.resources.gpus,
         max_restarts=options.max_restarts,

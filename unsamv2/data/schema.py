@@ -16,7 +16,7 @@ Columns (pyarrow types in :data:`MASK_TABLE_SCHEMA`):
     ``rle``          binary, COCO compressed RLE counts of an (height, width) mask
     ``bbox``         fixed_size_list<float32, 4>, (x, y, w, h) pixels
     ``area``         int64, pixels
-    ``granularity``  float32 in [0.1, 1.0]; null if unknown (e.g. imported human labels)
+    ``granularity``  float32 in [0, 1] (mined masks: [0.1, 1.0]); null if unknown (e.g. imported human labels)
     ``instance_id``  int32, index of the instance group within the image; null if unknown
     ``is_part``      bool, true for parts, false for the instance mask itself; null if unknown
     ``origin``       string, ``divide`` | ``conquer`` | ``part`` | ``gt`` | ``import``
@@ -52,6 +52,7 @@ ERROR_REASONS = (
     "too_small",  # below the minimum side length
     "unsupported",  # e.g. an image mode that cannot be converted to RGB
     "failed",  # the producer (miner) raised on this image
+    "crashed",  # the worker process died on this image, also when mined alone (segfault, out of memory)
 )
 
 MASK_STRUCT = pa.struct(

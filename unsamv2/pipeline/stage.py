@@ -58,16 +58,19 @@ class MinerStage:
             (a module-level function or a ``functools.partial`` of one).
         resources: what one worker running this stage needs.
         max_pixels / min_side: decoding guards, see :mod:`unsamv2.pipeline.decode`.
+        config_hash: the miner config's hash, for rows written without the miner (``error_row``).
     """
 
     name = "MinerStage"
 
     def __init__(self, miner_factory: Callable[[], ImageMiner], *, resources: Resources = Resources(),
-                 max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = DEFAULT_MIN_SIDE) -> None:
+                 max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = DEFAULT_MIN_SIDE,
+                 config_hash: str = "") -> None:
         self.miner_factory = miner_factory
         self.resources = resources
         self.max_pixels = max_pixels
         self.min_side = min_side
+        self.config_hash = config_hash
         self._miner: ImageMiner | None = None
 
     def setup(self) -> None:
@@ -99,6 +102,15 @@ class MinerStage:
                                 error_message=f"mining raised {type(exc).__name__}: {exc}")
         row["mine_seconds"] = time.perf_counter() - start
         return row
+
+    def error_row(self, shard: int, position: int, image_id: int, image_uri: str, error: str,
+                  message: str) -> pa.Table:
+        """A one-row stage output table recording ``error`` for an image the stage could not mine
+        (written by a backend, e.g. when mining the image killed its worker every time)."""
+        row = image_row(image_id=image_id, image_uri=image_uri, producer_config_hash=self.config_hash,
+                        error=error, error_message=message)
+        row.update(shard=shard, position=position, mine_seconds=0.0)
+        return pa.Table.from_pylist([row], schema=STAGE_OUTPUT_SCHEMA)
 
     def process_batch(self, batch: Mapping[str, Sequence[Any]] | pa.Table,
                       on_image: Callable[[dict[str, Any]], None] | None = None) -> pa.Table:
