@@ -12,7 +12,9 @@ Everything lands under ``output_uri`` (a folder or ``s3://`` prefix)::
 Training runs in the flow's process (``train_backend="local"``), on Ray Train workers of the Ray
 the flow is connected to (``"ray"``), or as a Ray Job on an existing cluster whose job server is
 ``job_address`` (``"ray-job"``: a stable submission id, so a Prefect retry attaches to the job it
-started). A rerun with the same ``output_uri`` skips finished shards and resumes training.
+started). The evaluation runs in the flow's process, or as a Ray task holding ``eval_gpus`` GPUs
+when that is > 0 (the flow's process, e.g. a Kubernetes pod, needs no GPU). A rerun with the same
+``output_uri`` skips finished shards and resumes training.
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ from prefect import flow, get_run_logger
 from pydantic import Field
 
 from flows.mine import mine
+from tasks.evaluation import evaluate_checkpoint
 from tasks.mining import connect_ray
 from tasks.training import (
-    evaluate_checkpoint,
     make_train_config,
     publish_training_report,
     submit_training_job,
@@ -85,6 +87,7 @@ def mine_and_train(
     eval_max_clicks: PositiveInt = 20,
     eval_max_objects: PositiveInt | None = None,
     eval_probe: bool = True,
+    eval_gpus: Annotated[float, Field(ge=0)] = 0.0,
     history_uri: str | None = None,
 ) -> dict[str, Any]:
     """mine -> stats/split -> train -> evaluate -> report. Returns URIs and the key numbers."""
@@ -99,7 +102,8 @@ def mine_and_train(
         "scenes": eval_scenes, "datasets": list(eval_datasets), "policies": list(eval_policies),
         "whole_image": eval_whole_image, "points_per_side": eval_points_per_side, "max_clicks": eval_max_clicks,
         "max_objects": eval_max_objects, "probe": eval_probe, "history_uri": history_uri,
-        "device": train_device}
+        # eval_gpus > 0: a Ray task on a GPU; otherwise here, on CUDA only if this process has it
+        "device": "cuda" if eval_gpus > 0 else ("cpu" if train_device == "cpu" else "auto")}
     config = make_train_config({
         "table_uri": table, "output_uri": train_dir, "split_uri": _join(table, "stats"),
         "model_config": model, "base_checkpoint": base_checkpoint, "trainable": trainable,
@@ -122,7 +126,8 @@ def mine_and_train(
                                                  "gpus_per_worker": gpus_per_worker})
     else:
         training = train_adapter(config, "local", run_key="mine-and-train-train")
-    evaluation = evaluate_checkpoint(training["checkpoint_uri"], report_dir, evaluation_settings)
+    evaluation = evaluate_checkpoint(training["checkpoint_uri"], report_dir, evaluation_settings,
+                                     (ray_address or "local") if eval_gpus > 0 else None, eval_gpus)
     summary = publish_training_report(training, evaluation, _join(output_uri, "summary.md"))
     logger.info("checkpoint %s; report %s", training["checkpoint_uri"], evaluation["files"]["html"])
     return {"table_uri": table, "training": training, "checkpoint_uri": training["checkpoint_uri"],

@@ -31,20 +31,23 @@ def nightly_eval(
     device: Literal["cpu", "cuda"] = "cpu",
     ray_address: str | None = None,
     gpus: Annotated[float, Field(ge=0)] = 0.0,
+    baseline_checkpoint: str | None = None,
     fail_on_regression: bool = True,
 ) -> Any:
     """Checkpoint → evaluation (locally or as a Ray task) → history + verdict → artifacts.
 
     Reports go to ``<report_store>/runs/<UTC time>-<flow run>/``; the history and pinned baseline
-    live in ``report_store``. ``policies`` defaults to ``["oracle", "g=1"]``. Returns the result
-    dict, or a Failed state when a regression is found.
+    live in ``report_store``. ``policies`` defaults to ``["oracle", "g=1"]``; ``sam2-single`` /
+    ``sam2-best3`` add the SAM-2 baselines (plain SAM-2 from ``baseline_checkpoint``, default the
+    base checkpoint the adapter was trained on). Returns the result dict, or a Failed state when a
+    regression is found.
     """
     logger = get_run_logger()
     checkpoint = resolve_checkpoint(checkpoint_uri, registry_uri)
     options = dict(scenes=scenes, datasets=list(datasets or []), policies=list(policies or ["oracle", "g=1"]),
                    whole_image=whole_image,
                    points_per_side=points_per_side, max_clicks=max_clicks, history_uri=report_store,
-                   device=device)
+                   device=device, baseline_checkpoint=baseline_checkpoint)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out = f"{report_store.rstrip('/')}/runs/{stamp}-{str(flow_run.id or 'local')[:8]}"
     result = evaluate_checkpoint(checkpoint, out, options, ray_address, gpus)

@@ -22,14 +22,22 @@ def resolve_checkpoint(checkpoint_uri: str | None, registry_uri: str | None) -> 
 @task(name="evaluate-checkpoint", retries=1, retry_delay_seconds=30)
 def evaluate_checkpoint(checkpoint_uri: str, out_uri: str, options: dict[str, Any],
                         ray_address: str | None, gpus: float) -> dict[str, Any]:
-    """Run the protocol (on a Ray GPU worker when ``ray_address`` is set); returns URIs and metrics."""
+    """Run the protocol (as a Ray task holding ``gpus`` GPUs when ``ray_address`` is set: "auto", a
+    cluster address, or "local" for a Ray started here); returns URIs and metrics.
+
+    options: keyword arguments of :func:`unsamv2.train.evaluate.evaluate_checkpoint` (scenes,
+    datasets, policies, whole_image, points_per_side, max_clicks, max_objects, probe, history_uri,
+    device, baseline_checkpoint).
+    """
     from unsamv2.train.evaluate import evaluate_checkpoint as run
 
     if ray_address:
+        from tasks.limits import ray_gpu_slots
         from unsamv2.backends.remote import call_on_ray
 
         get_run_logger().info("evaluating on the Ray cluster %s with %s GPU(s)", ray_address, gpus)
-        return call_on_ray(run, checkpoint_uri, out_uri, address=ray_address, num_gpus=gpus, **options)
+        with ray_gpu_slots(1, gpus):  # GPU jobs queue in Prefect
+            return call_on_ray(run, checkpoint_uri, out_uri, address=ray_address, num_gpus=gpus, **options)
     return run(checkpoint_uri, out_uri, **options)
 
 

@@ -53,9 +53,12 @@ def train_adapter(config: dict[str, Any], backend: str = "local", ray_options: d
     logger = get_run_logger()
     cfg = TrainConfig.from_dict(config)
     if backend == "ray":
-        from unsamv2.backends.ray_train import RayTrainOptions, run_ray_train
+        from tasks.limits import ray_gpu_slots
+        from unsamv2.backends.ray_train import RayTrainOptions, run_ray_train, worker_gpus
 
-        summary = run_ray_train(cfg, RayTrainOptions(**(ray_options or {})), resume=True)
+        options = RayTrainOptions(**(ray_options or {}))
+        with ray_gpu_slots(options.workers, worker_gpus(options)):  # GPU jobs queue in Prefect
+            summary = run_ray_train(cfg, options, resume=True)
     else:
         from dataclasses import asdict
 
@@ -105,30 +108,20 @@ def submit_training_job(config: dict[str, Any], address: str, workers: int = 1, 
     base = stable_submission_id("unsamv2-train", str(flow_run.id or "no-flow-run"), cfg.config_hash())
     entry = train_entrypoint(config_uri, workers=workers, cpus_per_worker=cpus_per_worker,
                              gpus_per_worker=gpus_per_worker, run_name=f"unsamv2-train-{cfg.config_hash()}")
-    submission = submit_or_attach(address, base, entry, runtime_env=job_runtime_env(),
-                                  metadata={"unsamv2": "train", "config_hash": cfg.config_hash()})
-    logger.info("%s Ray job %s: %s", "attached to" if submission.attached else "submitted",
-                submission.submission_id, entry)
-    status = follow_job(address, submission.submission_id, lambda line: logger.info("[job] %s", line),
-                        poll_seconds=poll_seconds)
+    from tasks.limits import ray_gpu_slots
+
+    # GPU slots while the job runs; unset GPUs count one per worker (the job takes one when the cluster has GPUs)
+    with ray_gpu_slots(workers, 1.0 if gpus_per_worker is None else gpus_per_worker):
+        submission = submit_or_attach(address, base, entry, runtime_env=job_runtime_env(),
+                                      metadata={"unsamv2": "train", "config_hash": cfg.config_hash()})
+        logger.info("%s Ray job %s: %s", "attached to" if submission.attached else "submitted",
+                    submission.submission_id, entry)
+        status = follow_job(address, submission.submission_id, lambda line: logger.info("[job] %s", line),
+                            poll_seconds=poll_seconds)
     if status != "SUCCEEDED":
         raise RuntimeError(f"Ray job {submission.submission_id} ended {status}: "
                            f"{job_message(address, submission.submission_id)}")
     return {**_small(read_summary(cfg.output_uri)), "submission_id": submission.submission_id}
-
-
-@task(name="evaluate-checkpoint", retries=1, retry_delay_seconds=10)
-def evaluate_checkpoint(checkpoint_uri: str, out_uri: str, settings: dict[str, Any]) -> dict[str, Any]:
-    """The evaluation protocol on the held-out benchmark; report files under ``out_uri``.
-
-    settings: keyword arguments of :func:`unsamv2.train.evaluate.evaluate_checkpoint` (scenes,
-    datasets, policies, whole_image, points_per_side, max_clicks, max_objects, history_uri, device).
-    """
-    from unsamv2.train.evaluate import evaluate_checkpoint as run
-
-    result = run(checkpoint_uri, out_uri, **settings)
-    get_run_logger().info("evaluation %s written to %s", result["run_id"], result["files"]["html"])
-    return result
 
 
 @task(name="publish-training-report")

@@ -41,25 +41,45 @@ def _break_decoder(checkpoint, target):
     os.utime(os.path.join(target, "_SUCCESS"))  # the newest checkpoint of the registry
 
 
+async def _artifact_keys():
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        return {a.key for a in await client.read_artifacts()}
+
+
 def test_nightly_eval_reports_then_flags_a_worse_checkpoint(prefect_harness, tmp_path):
+    """Evaluated as a Ray task (local Ray, no GPU), with the oracle, a fixed g, the SAM-2 baseline
+    and whole-image AR; the second, broken checkpoint fails the run."""
+    import asyncio
+
+    import ray
     from prefect.states import State
 
     from flows.nightly_eval import nightly_eval
 
     good = _train_one_step(str(tmp_path))
     registry, store = str(tmp_path / "registry"), str(tmp_path / "store")
-    params = dict(report_store=store, registry_uri=registry, scenes="scenes:2:1000:96", policies=["g=1"], max_clicks=3)
+    params = dict(report_store=store, registry_uri=registry, scenes="scenes:1:1000:96", max_clicks=2,
+                  policies=["oracle", "g=1", "sam2-single"], whole_image=True, points_per_side=4,
+                  ray_address="local", gpus=0.0)
+    try:
+        first = nightly_eval(**params)
+        assert first["metrics"]["scenes-objects/g=1/1-IoU"] > 0.0
+        assert {"scenes-objects/oracle/NoC85", "scenes-objects/sam2-single/1-IoU",
+                "scenes-objects/whole/AR1000"} <= set(first["metrics"]), sorted(first["metrics"])
+        for kind in ("json", "markdown", "html"):
+            assert os.path.exists(first["files"][kind])
+        html = open(first["files"]["html"]).read()
+        assert html.count("data:image/png;base64,") >= 5  # curves, NoC bars, g sweep, chosen g, AR by g, gallery
+        assert {"nightly-eval-metrics", "nightly-eval-report", "nightly-eval-html"} <= asyncio.run(_artifact_keys())
 
-    first = nightly_eval(**params)
-    assert first["metrics"]["scenes-objects/g=1/1-IoU"] > 0.0
-    for kind in ("json", "markdown", "html"):
-        assert os.path.exists(first["files"][kind])
-    html = open(first["files"]["html"]).read()
-    assert "data:image/png;base64," in html
+        time.sleep(1.1)  # marker times must differ for "latest"
+        _break_decoder(good, str(tmp_path / "registry" / "run-b" / "checkpoints" / "step-000001"))
+        second = nightly_eval(**params, return_state=True)
+    finally:
+        ray.shutdown()
 
-    time.sleep(1.1)  # marker times must differ for "latest"
-    _break_decoder(good, str(tmp_path / "registry" / "run-b" / "checkpoints" / "step-000001"))
-    second = nightly_eval(**params, return_state=True)
     assert isinstance(second, State) and second.is_failed()
     assert "regression" in second.message
     verdict_files = sorted((tmp_path / "store" / "runs").glob("*/verdict.json"))

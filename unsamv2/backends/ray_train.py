@@ -47,14 +47,25 @@ def storage_path(config: TrainConfig, options: RayTrainOptions) -> str:
     return path if storage.is_remote(path) else os.path.abspath(path)
 
 
+def worker_gpus(options: RayTrainOptions) -> float:
+    """GPUs per worker: the given number, else 1 when the connected cluster has GPUs, else 0
+    (starts or joins Ray at ``options.address`` if not connected yet)."""
+    import ray
+
+    from unsamv2.backends.ray_data import init_ray
+
+    if options.gpus_per_worker is not None:
+        return float(options.gpus_per_worker)
+    if not ray.is_initialized():
+        init_ray(options.address)
+    return 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+
+
 def scaling(options: RayTrainOptions) -> Any:
     """The ``ScalingConfig``: GPUs when asked for, or when the cluster has some."""
-    import ray
     from ray.train import ScalingConfig
 
-    gpus = options.gpus_per_worker
-    if gpus is None:
-        gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+    gpus = worker_gpus(options)
     resources = {"CPU": float(options.cpus_per_worker)}
     if gpus > 0:
         resources["GPU"] = float(gpus)

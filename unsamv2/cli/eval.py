@@ -16,11 +16,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--store", default=None, help="report store with history.parquet (enables regression checks)")
     p.add_argument("--scenes", default="scenes:8:1000:256", help="procedural benchmark scenes:<n>:<seed>:<size>, or 'none'")
     p.add_argument("--dataset", action="append", default=[], help="COCO annotations JSON (repeatable)")
-    p.add_argument("--policy", action="append", default=None, help="oracle, g=<value> (repeatable; default oracle and g=1)")
+    p.add_argument("--policy", action="append", default=None,
+                   help="oracle, g=<value>, sam2-single or sam2-best3 (repeatable; default oracle and g=1)")
+    p.add_argument("--baseline-checkpoint", default=None,
+                   help="SAM-2 checkpoint of the sam2-* policies (default: the one the adapter was trained on)")
     p.add_argument("--whole-image", action="store_true", help="also whole-image AR (masks at all 10 g)")
     p.add_argument("--points-per-side", type=int, default=16)
     p.add_argument("--max-clicks", type=int, default=20)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu; cuda when --gpus > 0)")
+    p.add_argument("--ray-address", default=None,
+                   help="run the evaluation as a Ray task on this cluster (e.g. auto) instead of in this process")
+    p.add_argument("--gpus", type=float, default=0.0, help="GPUs the Ray task reserves (with --ray-address)")
     p.add_argument("--fail-on-regression", action="store_true", help="exit with status 1 on a regression")
     p.set_defaults(func=_eval)
 
@@ -34,10 +40,18 @@ def _eval(args: argparse.Namespace) -> int:
 
     checkpoint = resolve_checkpoint(args.checkpoint, args.registry)
     scenes = None if (args.scenes or "").lower() == "none" else args.scenes
-    result = evaluate_checkpoint(checkpoint, args.out, scenes=scenes, datasets=args.dataset,
-                                 policies=args.policy or ["oracle", "g=1"], whole_image=args.whole_image,
-                                 points_per_side=args.points_per_side, max_clicks=args.max_clicks,
-                                 history_uri=args.store, device=args.device, progress=True)
+    options = dict(scenes=scenes, datasets=args.dataset, policies=args.policy or ["oracle", "g=1"],
+                   whole_image=args.whole_image, points_per_side=args.points_per_side, max_clicks=args.max_clicks,
+                   history_uri=args.store, baseline_checkpoint=args.baseline_checkpoint,
+                   device="cuda" if args.gpus > 0 and args.device == "cpu" else args.device)
+    if args.ray_address:
+        from unsamv2.backends.remote import call_on_ray
+
+        print(f"evaluating as a Ray task on {args.ray_address} with {args.gpus:g} GPU(s)", flush=True)
+        result = call_on_ray(evaluate_checkpoint, checkpoint, args.out, address=args.ray_address, num_gpus=args.gpus,
+                             **options)
+    else:
+        result = evaluate_checkpoint(checkpoint, args.out, progress=True, **options)
     for key in sorted(result["metrics"]):
         if key.endswith(("NoC80", "NoC85", "NoC90", "1-IoU", "AR1000")):
             print(f"  {key:<40} {result['metrics'][key]:.4g}")

@@ -127,6 +127,7 @@ class _Evaluation:
         self.policies = config.make_policies()
         # Overlays need the granularity predictor, embedded only when some policy uses it.
         self._gallery = predictor is not None and any(p.needs == "granularity" for p in self.policies)
+        self._embedded: set[int] = set()  # ids of the predictors holding the current image
         for p in self.policies:
             if self._predictor_for(p) is None:
                 what = "a granularity predictor" if p.needs == "granularity" else "a SAM-2 baseline predictor"
@@ -172,7 +173,12 @@ class _Evaluation:
         """Pooled whole-image detections of the sample (if a generator is given) and its ground truth."""
         if self.generator is not None and self.config.whole_image:
             t0 = time.perf_counter()
-            records = self.generator.generate(sample.image, granularity=list(self.config.granularities))
+            gs = list(self.config.granularities)
+            if getattr(self.generator, "predictor", None) is self.predictor and id(self.predictor) in self._embedded:
+                # the generator shares the predictor that already holds this image's embedding
+                records = [r for g in gs for r in self.generator.generate_for_set_image(float(g))]
+            else:
+                records = self.generator.generate(sample.image, granularity=gs)
             acc.dets += pool_detections(sample.image_id, records, sample.height, sample.width)
             acc.whole_seconds += time.perf_counter() - t0
         acc.gt_images.append({"id": sample.image_id, "height": sample.height, "width": sample.width})
@@ -180,11 +186,11 @@ class _Evaluation:
 
     def _embed(self, sample: EvalSample) -> None:
         """Embed the image once in every distinct predictor that some policy uses."""
-        seen: list[int] = []
+        self._embedded = set()
         for p in self.policies:
             pred = self._predictor_for(p)
-            if id(pred) not in seen:
-                seen.append(id(pred))
+            if id(pred) not in self._embedded:
+                self._embedded.add(id(pred))
                 pred.set_image(sample.image)
 
 

@@ -34,20 +34,26 @@ class UnSAMv2MaskGenerator:
     decoder call (full-resolution logits of a batch are held in memory: keep it moderate for
     large images); pred_iou_thresh: None for the g-dependent rule, or a fixed value;
     min_mask_region_area: > 0 removes small islands and holes (SAM-2's post-processing, then a
-    second NMS).
+    second NMS); predictor: an existing ``UnSAMv2Predictor`` of ``model`` to share (its image
+    embedding and its ``mask_threshold`` / ``multimask_iou`` are used), e.g. the one an evaluation
+    already embedded the image with.
     """
 
     def __init__(self, model: UnSAMv2Model, points_per_side: int = 64, points_per_batch: int = 64,
                  pred_iou_thresh: float | None = None, stability_score_thresh: float = 0.7,
                  stability_score_offset: float = 0.7, box_nms_thresh: float = 0.7,
                  mask_threshold: float = -1.0, min_mask_region_area: int = 0,
-                 multimask_iou: bool = False) -> None:
+                 multimask_iou: bool = False, predictor: UnSAMv2Predictor | None = None) -> None:
         from sam2.utils.amg import build_point_grid
 
         if points_per_side < 1 or points_per_batch < 1:
             raise InputError("points_per_side and points_per_batch must be positive integers.")
-        self.predictor = UnSAMv2Predictor(model, mask_threshold=mask_threshold,
-                                          multimask_iou=multimask_iou)
+        if predictor is not None and predictor.model is not model:
+            raise InputError("the shared predictor must wrap the generator's model; pass UnSAMv2Predictor(model).")
+        if predictor is not None:
+            mask_threshold = predictor.mask_threshold
+        self.predictor = predictor or UnSAMv2Predictor(model, mask_threshold=mask_threshold,
+                                                       multimask_iou=multimask_iou)
         self.point_grid = build_point_grid(points_per_side)  # (P, 2) normalised (x, y)
         self.points_per_batch = points_per_batch
         self.pred_iou_thresh = pred_iou_thresh

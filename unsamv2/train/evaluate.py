@@ -51,33 +51,31 @@ def evaluate_checkpoint(checkpoint_uri: str, out_uri: str, *, scenes: str | None
                         datasets: Sequence[str] = (), policies: Sequence[str] = ("oracle", "g=1"),
                         whole_image: bool = False, points_per_side: int = 16, max_clicks: int = 20,
                         max_objects: int | None = None, probe: bool = True, history_uri: str | None = None,
-                        device: str = "cpu", progress: bool = False, model_name: str = "") -> dict[str, Any]:
+                        device: str = "cpu", progress: bool = False, model_name: str = "",
+                        baseline_checkpoint: str | None = None) -> dict[str, Any]:
     """Evaluate the checkpoint folder ``checkpoint_uri`` (from :func:`unsamv2.train.train`).
 
     Writes the evaluation report (JSON, Markdown, HTML, plots) and ``probe.json`` under
     ``out_uri`` (``max_objects``: per image and dataset; ``probe``: also run the granularity
     probe on the scenes); with ``history_uri``, compares with the history there and appends the run.
+    The ``sam2-single`` / ``sam2-best3`` policies run plain SAM-2 built from the checkpoint's model
+    config and ``baseline_checkpoint`` (default: the base checkpoint the adapter was trained on).
     Returns ``{"run_id", "files": {kind: uri}, "metrics": {"<dataset>/<metric>": value},
     "probe": {...}, "verdict": str | None}``.
     """
     from unsamv2.eval import EvalConfig, evaluate, write_report
     from unsamv2.model import UnSAMv2MaskGenerator, UnSAMv2Predictor
-    from unsamv2.train.checkpoint import ADAPTER_FILE, MODEL_FILE, load_trained_model
-    from unsamv2.train.probe import granularity_probe
+    from unsamv2.train.checkpoint import load_trained_model
 
-    if device == "auto":
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(device)
+    config = EvalConfig(policies=tuple(policies), whole_image=whole_image, max_clicks=max_clicks)
     model = load_trained_model(checkpoint_uri, device=device)
     predictor = UnSAMv2Predictor(model)
-    generator = UnSAMv2MaskGenerator(model, points_per_side=points_per_side) if whole_image else None
-    weights = storage.join(checkpoint_uri, MODEL_FILE)
-    if not storage.exists(weights):
-        weights = storage.join(checkpoint_uri, ADAPTER_FILE)
-    config = EvalConfig(policies=tuple(policies), whole_image=whole_image, max_clicks=max_clicks)
-    report = evaluate(predictor, benchmark_datasets(scenes, datasets, max_objects), config, generator=generator,
-                      model=model_name or _model_name(checkpoint_uri), checkpoint=weights, progress=progress)
+    generator = UnSAMv2MaskGenerator(model, points_per_side=points_per_side, predictor=predictor) if whole_image else None
+    baseline = _baseline(config, checkpoint_uri, baseline_checkpoint, device)
+    report = evaluate(predictor, benchmark_datasets(scenes, datasets, max_objects), config, baseline=baseline,
+                      generator=generator, model=model_name or _model_name(checkpoint_uri),
+                      checkpoint=_weights_file(checkpoint_uri), progress=progress)
     verdict = None
     if history_uri:
         from unsamv2.eval import append_history, check_regressions
@@ -85,15 +83,51 @@ def evaluate_checkpoint(checkpoint_uri: str, out_uri: str, *, scenes: str | None
         verdict = check_regressions(report, history_uri)
         append_history(history_uri, report)
     files = write_report(report, out_uri, verdict)
-    result_probe = None
-    if scenes and probe:
-        n, seed, size = parse_scenes(scenes)
-        result_probe = asdict(granularity_probe(predictor, scenes=n, seed=seed, size=size))
-        files["probe"] = storage.join(out_uri, "probe.json")
-        storage.write_text(files["probe"], json.dumps(result_probe, indent=1))
+    result_probe = _probe(predictor, scenes, out_uri, files) if scenes and probe else None
     return {"run_id": report.run_id, "files": files,
             "metrics": {f"{d}/{m}": v for (d, m), v in report.metrics().items()},
             "probe": result_probe, "verdict": verdict.summary() if verdict else None}
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when CUDA is available, else ``cpu``; other names unchanged."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _weights_file(checkpoint_uri: str) -> str:
+    """The checkpoint's full weights (full mode) or its adapter file: what the report hashes."""
+    from unsamv2.train.checkpoint import ADAPTER_FILE, MODEL_FILE
+
+    weights = storage.join(checkpoint_uri, MODEL_FILE)
+    return weights if storage.exists(weights) else storage.join(checkpoint_uri, ADAPTER_FILE)
+
+
+def _baseline(config: Any, checkpoint_uri: str, baseline_checkpoint: str | None, device: str) -> Any:
+    """Plain SAM-2 for the ``sam2-*`` policies (None when no policy needs it)."""
+    if all(p.needs == "granularity" for p in config.make_policies()):
+        return None
+    from unsamv2.eval.baselines import Sam2Baseline
+    from unsamv2.model import build_sam2
+    from unsamv2.train.checkpoint import META_FILE
+
+    trained = json.loads(storage.read_text(storage.join(checkpoint_uri, META_FILE)))["config"]
+    weights = baseline_checkpoint or trained.get("base_checkpoint")
+    return Sam2Baseline.from_model(build_sam2(trained["model_config"], checkpoint=weights, device=device).eval())
+
+
+def _probe(predictor: Any, scenes: str, out_uri: str, files: dict[str, str]) -> dict[str, Any]:
+    """The one-click granularity probe on the scenes benchmark, written to ``probe.json``."""
+    from unsamv2.train.probe import granularity_probe
+
+    n, seed, size = parse_scenes(scenes)
+    result = asdict(granularity_probe(predictor, scenes=n, seed=seed, size=size))
+    files["probe"] = storage.join(out_uri, "probe.json")
+    storage.write_text(files["probe"], json.dumps(result, indent=1))
+    return result
 
 
 def _model_name(checkpoint_uri: str) -> str:
