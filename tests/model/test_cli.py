@@ -60,6 +60,31 @@ def test_segment_whole_image(image_file, tmp_path):
     assert (out / "strip.png").exists()
 
 
+def test_segment_whole_image_writes_a_png_per_mask(image_file, photo, tmp_path, monkeypatch):
+    """Each record of masks_<g>.json names its PNG mask, which equals the record's RLE (the random
+    tiny model keeps no mask, so the generator's records are planted)."""
+    from unsamv2.data.rle import decode_rles, encode_rle
+    from unsamv2.model import UnSAMv2MaskGenerator
+
+    h, w = photo.shape[:2]
+    planted = np.zeros((2, h, w), bool)
+    planted[0, 10:60, 20:90] = True
+    planted[1, 100:, :50] = True
+
+    def records(self, granularity):
+        return [{"rle": encode_rle(m), "area": int(m.sum()), "granularity": granularity, "predicted_iou": 0.9}
+                for m in planted]
+
+    monkeypatch.setattr(UnSAMv2MaskGenerator, "generate_for_set_image", records)
+    out = tmp_path / "whole"
+    assert run(["segment", image_file, "--whole", "--granularity", "0.5", "--out", str(out), "--config", "tiny"]) == 0
+    listed = json.loads((out / "masks_g0.50.json").read_text())
+    assert [r["mask"] for r in listed] == ["masks_g0.50/0000.png", "masks_g0.50/0001.png"]
+    for k, record in enumerate(listed):
+        png = np.asarray(Image.open(out / record["mask"])) > 0
+        assert (png == planted[k]).all() and (png == decode_rles([encode_rle(planted[k])], h, w)[0]).all()
+
+
 def test_segment_video(photo, tmp_path, capsys):
     frames = tmp_path / "frames"
     frames.mkdir()

@@ -76,6 +76,8 @@ def test_bad_video_inputs_are_clear_errors(tiny_model, tmp_path):
     frames = moving_square(2)
     with pytest.raises(InputError, match="outside the 128x96 frame"):
         list(video.propagate(frames, [[200, 10]], [1], 0.5))
+    with pytest.raises(InputError, match="outside the 128x96 frame"):
+        list(video.propagate(frames, [[float("nan"), 10]], [1], 0.5))
     with pytest.raises(InputError, match="one granularity"):
         list(video.propagate(frames, [[20, 10]], [1], [0.2, 0.4]))
     with pytest.raises(InputError, match="granularity"):

@@ -161,9 +161,12 @@ def _write_whole(args: argparse.Namespace, model: Any, image: Any, gs: Any) -> l
         order = sorted(range(len(records)), key=lambda i: -records[i]["area"])
         picture = overlay_masks(image, [masks[i] for i in order])
         storage.write_bytes(storage.join(args.out, f"whole_{name}.png"), png_bytes(picture))
+        for k, mask in enumerate(masks):  # masks_<g>/<k>.png: record k of masks_<g>.json
+            storage.write_bytes(storage.join(args.out, f"masks_{name}", f"{k:04d}.png"), png_bytes(mask))
         storage.write_text(storage.join(args.out, f"masks_{name}.json"), json.dumps(
-            [{k: v for k, v in r.items() if k != "rle"} for r in records]))
-        written += [f"whole_{name}.png", f"masks_{name}.json"]
+            [{**{k: v for k, v in r.items() if k != "rle"}, "mask": f"masks_{name}/{i:04d}.png"}
+             for i, r in enumerate(records)]))
+        written += [f"whole_{name}.png", f"masks_{name}.json", f"masks_{name}/ ({len(records)} PNG masks)"]
         panels.append(titled(picture, f"g = {g:.2f}   {len(records)} masks"))
     if len(panels) > 1:
         storage.write_bytes(storage.join(args.out, "strip.png"), png_bytes(strip(panels)))

@@ -98,7 +98,8 @@ class UnSAMv2VideoPredictor:
     def propagate(self, frames: str | Sequence[np.ndarray] | Sequence[str],
                   point_coords: Any, point_labels: Any, granularity: float,
                   frame_index: int = 0) -> Iterator[tuple[int, np.ndarray]]:
-        """Yield (frame index, mask (H, W) bool) for every frame, in order.
+        """Yield (frame index, mask (H, W) bool) for every frame: the clicked frame and the ones
+        after it in order, then the frames before it in order (tracked backwards).
 
         frames: a folder (local or s3://) of image files, a list of paths, or a list of
         (H, W, 3) uint8 RGB arrays, all of the same size. point_coords (N, 2) (x, y) pixels and
@@ -149,7 +150,7 @@ def _check_clicks(point_coords: Any, point_labels: Any, width: int,
                          f"{coords.shape} and {labels.shape}.")
     if not np.isin(labels, (0, 1)).all():
         raise InputError(f"point labels must be 1 (positive) or 0 (negative), got {labels.tolist()}.")
-    if ((coords < 0) | (coords >= np.array([width, height]))).any():
+    if (~np.isfinite(coords) | (coords < 0) | (coords >= np.array([width, height]))).any():
         raise InputError(f"a click is outside the {width}x{height} frame; use 0 <= x < {width}, "
                          f"0 <= y < {height}.")
     return coords, labels.astype(np.int32)
