@@ -21,17 +21,30 @@ def weights(model):
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def test_adapter_mode_changes_only_adapter_parameters(scene_table, tmp_path):
-    from unsamv2.model import build_model
+def test_adapter_mode_changes_only_adapter_parameters(scene_table, tmp_path, monkeypatch):
+    """The model the recipe trained, in memory after a real step: every frozen tensor bit-identical,
+    the adapter moved, and the checkpoint holds what the model holds."""
+    from unsamv2.model import build
     from unsamv2.model.checkpoint import is_adapter_key
 
+    trained = []
+
+    def capture(*args, **kwargs):
+        trained.append(real_build(*args, **kwargs))
+        return trained[-1]
+
+    real_build = build.build_model
+    monkeypatch.setattr(build, "build_model", capture)
     result = train(small(scene_table, tmp_path, max_steps=1))
-    before = weights(build_model("tiny"))
-    after = weights(load_trained_model(result.checkpoint_uri))
+    monkeypatch.undo()
+    before = weights(real_build("tiny"))
+    after = weights(trained[0])
     assert result.trainable_parameters == 345_760 and result.steps == 1
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed, "one step must move the adapter"
     assert all(is_adapter_key(k) for k in changed), sorted(k for k in changed if not is_adapter_key(k))[:5]
+    loaded = weights(load_trained_model(result.checkpoint_uri))
+    assert all(torch.equal(after[k], loaded[k]) for k in after)
     assert not os.path.exists(os.path.join(result.checkpoint_uri, "model.safetensors"))
 
 
