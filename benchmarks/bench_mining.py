@@ -104,7 +104,7 @@ def _average_recall(coco_images, coco_anns, dets) -> float:
         gt_coco.createIndex()
         if not dets:
             return 0.0
-        ev = COCOeval(gt_coco, gt_coco.loadRes(dets), "segm")
+        ev = COCOeval(gt_coco, gt_coco.loadRes([dict(d) for d in dets]), "segm")  # loadRes adds keys
         ev.params.useCats = 0
         ev.params.maxDets = [1, 10, 100]
         ev.evaluate()
@@ -136,15 +136,18 @@ def quality(args: argparse.Namespace) -> None:
         print(f"\n## variant {variant}: {VARIANTS[variant] or 'MinerConfig() defaults'}; "
               f"{n} scenes {args.size}px seed {args.seed}; {n_masks / n:.1f} masks/image; "
               f"{seconds / n:.2f} s/image; AR@100 = {ar100:.3f}", flush=True)
-        print("| level | GT masks | recall@0.5 | mean best IoU | granularity MAE (matched) |")
-        print("|---|---|---|---|---|")
+        print("| level | GT masks | recall@0.5 | mean best IoU | granularity MAE (matched) | AR@100 |")
+        print("|---|---|---|---|---|---|")
         rows = sorted(per_level.items())
         everything = [x for _, v in rows for x in v]
+        # AR@100 of one level: the same top-100 detections per image against that level's masks only
+        ar = {str(k): _average_recall(coco_images, [a for a in coco_anns if a["level"] == k], dets) for k, _ in rows}
+        ar["all"] = ar100
         for name, vals in [(str(k), v) for k, v in rows] + [("all", everything)]:
             ious = np.array([v[0] for v in vals])
             errs = np.array([v[1] for v in vals])
             mae = np.nanmean(errs) if np.isfinite(errs).any() else float("nan")
-            print(f"| {name} | {len(vals)} | {(ious >= 0.5).mean():.3f} | {ious.mean():.3f} | {mae:.3f} |",
+            print(f"| {name} | {len(vals)} | {(ious >= 0.5).mean():.3f} | {ious.mean():.3f} | {mae:.3f} | {ar[name]:.3f} |",
                   flush=True)
 
 

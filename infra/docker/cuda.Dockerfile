@@ -38,7 +38,7 @@ RUN apt-get update \
 COPY requirements/constraints.txt /opt/build/constraints.txt
 RUN pip install -c /opt/build/constraints.txt \
         torch==${TORCH_VERSION} torchvision==${TORCHVISION_VERSION} \
-    && pip install -c /opt/build/constraints.txt setuptools wheel
+    && pip install -c /opt/build/constraints.txt setuptools
 RUN pip install -c /opt/build/constraints.txt --no-build-isolation sam2==${SAM2_VERSION}
 COPY pyproject.toml infra/docker/requirements_from_pyproject.py /opt/build/
 RUN python /opt/build/requirements_from_pyproject.py /opt/build/pyproject.toml all > /opt/build/requirements.txt \
