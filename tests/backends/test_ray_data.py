@@ -61,14 +61,16 @@ def test_actor_killed_mid_shard_still_gives_a_complete_duplicate_free_table(ray_
 
 
 def test_a_poison_image_that_kills_every_worker_becomes_a_crashed_row(ray_cluster, inputs, tmp_path, monkeypatch):
-    """Restarts run out on an image that kills its actor each time: the rest of the run completes and
-    that image, mined alone, is recorded as 'crashed'; its batch neighbours get their real rows."""
+    """An image that kills its actor on every attempt: once it has killed a restarted actor it is
+    recorded as 'crashed' instead of mined again, the run completes, and its batch neighbours get
+    their real rows."""
     folder, expected = inputs
     monkeypatch.setenv("UNSAMV2_FAULT_POISON", "rgba.png")
-    summary = run_mine(_job(folder, tmp_path / "out", batch_size=3, max_restarts=1))
+    summary = run_mine(_job(folder, tmp_path / "out", batch_size=3))
     rows = {os.path.basename(r["image_uri"]): r for r in read_mask_table(str(tmp_path / "out")).to_pylist()}
     assert len(rows) == len(expected) == summary.images
-    assert rows.pop("rgba.png")["error"] == "crashed"
+    crashed = rows.pop("rgba.png")
+    assert crashed["error"] == "crashed" and "died again" in crashed["error_message"]
     assert {k: r["error"] or r["status"] for k, r in rows.items()} == {k: v for k, v in expected.items() if k != "rgba.png"}
 
 

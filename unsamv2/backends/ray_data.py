@@ -12,20 +12,20 @@ Ray prefixes them with ``ray_``): ``unsamv2_miner_images`` (tag ``status``),
 ``unsamv2_miner_masks``, ``unsamv2_miner_errors`` (tag ``reason``),
 ``unsamv2_miner_seconds_per_image`` (histogram).
 
-An image that kills its worker (a decoder segfault, memory exhaustion) would otherwise use up the
-restarts and fail the run: when the actor pool gives up, every image of the unfinished shards that
-has no row yet is mined alone in its own Ray task (:func:`mine_isolated`, retried once), and an
-image whose task dies every time becomes an ``error`` row with reason ``crashed``. The run then
-completes; nothing is lost.
+An image that kills its actor on every attempt (a decoder segfault, memory exhaustion) would
+otherwise use up the restarts and fail the run: a :class:`~unsamv2.backends.crashes.CrashRegistry`
+actor learns from every restarted actor which image it is on, and an image that kills a restarted
+actor is recorded as an ``error`` row ``crashed`` instead of being mined again.
 
 Fault injection for tests: with ``UNSAMV2_FAULT_DIE_AFTER=K`` and ``UNSAMV2_FAULT_ONCE_FILE=PATH``
 an actor exits abruptly after its K-th image, once per PATH (the file records that it happened);
-with ``UNSAMV2_FAULT_POISON=TEXT`` a worker exits whenever it is given an image whose URI contains
-TEXT, every time (a poison image).
+with ``UNSAMV2_FAULT_POISON=TEXT`` an actor exits whenever it starts mining an image whose URI
+contains TEXT, every time (a poison image).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -35,6 +35,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from unsamv2.backends.crashes import start_registry
 from unsamv2.pipeline.assemble import ShardAssembler
 from unsamv2.pipeline.manifest import read_shard_entries
 from unsamv2.pipeline.stage import MinerStage
@@ -137,9 +138,9 @@ class _FaultInjector:
         self.poison = os.environ.get("UNSAMV2_FAULT_POISON") or None
         self.seen = 0
 
-    def check(self, batch: pa.Table) -> None:
-        """Die before mining a batch that holds a poison image."""
-        if self.poison and any(self.poison in uri for uri in batch.column("image_uri").to_pylist()):
+    def poisoned(self, image_uri: str) -> None:
+        """Die when starting on a poison image."""
+        if self.poison and self.poison in image_uri:
             os._exit(18)
 
     def tick(self) -> None:
@@ -157,36 +158,52 @@ class _FaultInjector:
 
 
 class MinerActor:
-    """Ray Data callable class: one per actor; builds the miner once, mines batches of entries."""
+    """Ray Data callable class: one per actor; builds the miner once, mines batches of entries.
 
-    def __init__(self, stage: MinerStage) -> None:
+    ``registry``: the run's :class:`~unsamv2.backends.crashes.CrashRegistry` handle. A restarted
+    actor reports each image to it before mining, so an image that kills it again is recorded as
+    ``crashed`` instead of failing the run (None: no such bookkeeping).
+    """
+
+    def __init__(self, stage: MinerStage, registry: Any = None) -> None:
+        import ray
+
         self.stage = stage
         self.stage.setup()
         self.metrics = _Metrics()
         self.faults = _FaultInjector()
+        self.registry = registry
+        self.actor_id = ray.get_runtime_context().get_actor_id()
+        self.careful = registry is not None and ray.get(registry.started.remote(self.actor_id))
+
+    def _before_image(self, shard: int, position: int, image_uri: str) -> str | None:
+        if self.careful:
+            import ray
+
+            from unsamv2.backends.crashes import CRASH_LIMIT
+
+            if ray.get(self.registry.begin.remote(self.actor_id, f"{shard}:{position}")) >= CRASH_LIMIT:
+                return "the worker process died again and again while mining this image (segfault or out of memory)"
+        self.faults.poisoned(image_uri)
+        return None
 
     def _on_image(self, row: dict[str, Any]) -> None:
         self.metrics.record(row)
         self.faults.tick()
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        self.faults.check(batch)
-        return self.stage.process_batch(batch, on_image=self._on_image)
+        rows = self.stage.process_batch(batch, on_image=self._on_image, before_image=self._before_image)
+        if self.careful:
+            import ray
 
-
-def mine_isolated(stage: MinerStage, entries: pa.Table) -> pa.Table:
-    """Ray task body of the quarantine pass: set up the stage and mine ``entries`` (one image)."""
-    _FaultInjector().check(entries)
-    stage.setup()
-    try:
-        return stage.process_batch(entries)
-    finally:
-        stage.teardown()
+            ray.get(self.registry.idle.remote(self.actor_id))
+        return rows
 
 
 def run_stage_ray(stage: MinerStage, output_uri: str, pending: list[int], assembler: ShardAssembler,
                   options: RayMiningOptions) -> str | None:
     """Mine the pending shards with a Ray actor pool; returns the Ray dashboard URL."""
+    import ray
     import ray.data
 
     dashboard = init_ray(options.address, include_dashboard=options.include_dashboard)
@@ -198,50 +215,22 @@ def run_stage_ray(stage: MinerStage, output_uri: str, pending: list[int], assemb
     ds = ray.data.from_items([{"shard": s} for s in pending], override_num_blocks=min(len(pending), 200))
     ds = ds.map_batches(functools.partial(_shard_entries, output_uri), batch_size=1, batch_format="pyarrow",
                         num_cpus=0, compute=ray.data.TaskPoolStrategy(size=min(ENTRY_READERS, len(pending))))
+    registry = start_registry()
     with warnings.catch_warnings():
         # Ray 2.60 has no named parameters for actor restarts/retries yet; the defaults are unbounded,
         # which would retry a poison image forever, so bound them through the remote args.
         warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
-        ds = _map_miner(ds, stage, options, min(options.actors, len(pending)))
+        ds = _map_miner(ds, stage, registry, options, min(options.actors, len(pending)))
     try:
         for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
             assembler.add(batch)
-    except Exception as exc:  # noqa: BLE001 - Ray Data gave up (actor restarts / task retries used up)
-        if not assembler.remaining:
-            raise
-        log.warning("the actor pool failed (%s: %s); mining the %d unfinished shard(s) image by image",
-                    type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "", len(assembler.remaining))
-        quarantine(stage, output_uri, assembler)
+        crashed = ray.get(registry.crashes.remote())
+        if crashed:
+            log.warning("actor deaths while mining (shard:position -> deaths): %s", crashed)
+    finally:
+        with contextlib.suppress(Exception):  # never hide the run's own error
+            ray.kill(registry)
     return dashboard
-
-
-def quarantine(stage: MinerStage, output_uri: str, assembler: ShardAssembler) -> int:
-    """Mine every image of the unfinished shards that has no row yet, each in its own Ray task
-    (retried once); an image whose task's worker dies both times becomes an ``error`` row
-    ``crashed``. Returns how many images crashed."""
-    import ray
-    from ray.exceptions import OutOfMemoryError, WorkerCrashedError
-
-    task = ray.remote(mine_isolated).options(num_cpus=stage.resources.cpus, num_gpus=stage.resources.gpus,
-                                             max_retries=1, runtime_env={"env_vars": _forwarded_env()})
-    pending = []
-    for shard in assembler.remaining:
-        entries = read_shard_entries(output_uri, shard)
-        done = assembler.positions_done(shard)
-        pending += [entries.slice(i, 1) for i in range(entries.num_rows)
-                    if entries.column("position")[i].as_py() not in done]
-    refs = [task.remote(stage, entry) for entry in pending]
-    crashed = 0
-    for entry, ref in zip(pending, refs, strict=True):
-        try:
-            assembler.add(ray.get(ref))
-        except (WorkerCrashedError, OutOfMemoryError) as exc:
-            crashed += 1
-            e = entry.to_pylist()[0]
-            log.error("image %s killed its worker twice when mined alone; recorded as 'crashed'", e["image_uri"])
-            assembler.add(stage.error_row(e["shard"], e["position"], e["image_id"], e["image_uri"], "crashed",
-                                          f"the worker process died mining this image ({type(exc).__name__})"))
-    return crashed
 
 
 def _shard_entries(output_uri: str, batch: pa.Table) -> pa.Table:
@@ -249,13 +238,13 @@ def _shard_entries(output_uri: str, batch: pa.Table) -> pa.Table:
     return pa.concat_tables([read_shard_entries(output_uri, int(s)) for s in batch.column("shard").to_pylist()])
 
 
-def _map_miner(ds: Any, stage: MinerStage, options: RayMiningOptions, actors: int) -> Any:
+def _map_miner(ds: Any, stage: MinerStage, registry: Any, options: RayMiningOptions, actors: int) -> Any:
     """The actor-pool step (``actors``: at most one per pending shard, a shard being one block)."""
     import ray.data
 
     return ds.map_batches(
         MinerActor,
-        fn_constructor_kwargs={"stage": stage},
+        fn_constructor_kwargs={"stage": stage, "registry": registry},
         batch_size=options.batch_size,
         batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(size=actors),

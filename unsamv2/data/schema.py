@@ -52,7 +52,7 @@ ERROR_REASONS = (
     "too_small",  # below the minimum side length
     "unsupported",  # e.g. an image mode that cannot be converted to RGB
     "failed",  # the producer (miner) raised on this image
-    "crashed",  # the worker process died on this image, also when mined alone (segfault, out of memory)
+    "crashed",  # the worker process died while mining this image, also after a restart (segfault, OOM)
 )
 
 MASK_STRUCT = pa.struct(

@@ -50,10 +50,6 @@ class ShardAssembler:
         """Pending shards not written yet."""
         return sorted(self.expected)
 
-    def positions_done(self, shard: int) -> set[int]:
-        """Positions of a pending shard that already have a row."""
-        return set(self.parts.get(shard, {}))
-
     def add(self, batch: pa.Table) -> None:
         """Take a batch of stage output rows (mask-table columns + shard, position, mine_seconds)."""
         shards = batch.column("shard").to_pylist()

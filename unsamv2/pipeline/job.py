@@ -75,8 +75,7 @@ class MineJob:
             noop_miner if self.miner_kind == "noop" else functools.partial(method_miner, self.miner)
         )
         return MinerStage(factory, resources=Resources(self.cpus_per_actor, self.gpus_per_actor),
-                          max_pixels=self.max_pixels, min_side=self.min_side,
-                          config_hash="noop" if self.miner_kind == "noop" else self.miner.config_hash())
+                          max_pixels=self.max_pixels, min_side=self.min_side)
 
 
 class MethodMiner:

@@ -58,19 +58,16 @@ class MinerStage:
             (a module-level function or a ``functools.partial`` of one).
         resources: what one worker running this stage needs.
         max_pixels / min_side: decoding guards, see :mod:`unsamv2.pipeline.decode`.
-        config_hash: the miner config's hash, for rows written without the miner (``error_row``).
     """
 
     name = "MinerStage"
 
     def __init__(self, miner_factory: Callable[[], ImageMiner], *, resources: Resources = Resources(),
-                 max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = DEFAULT_MIN_SIDE,
-                 config_hash: str = "") -> None:
+                 max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = DEFAULT_MIN_SIDE) -> None:
         self.miner_factory = miner_factory
         self.resources = resources
         self.max_pixels = max_pixels
         self.min_side = min_side
-        self.config_hash = config_hash
         self._miner: ImageMiner | None = None
 
     def setup(self) -> None:
@@ -103,32 +100,35 @@ class MinerStage:
         row["mine_seconds"] = time.perf_counter() - start
         return row
 
-    def error_row(self, shard: int, position: int, image_id: int, image_uri: str, error: str,
-                  message: str) -> pa.Table:
-        """A one-row stage output table recording ``error`` for an image the stage could not mine
-        (written by a backend, e.g. when mining the image killed its worker every time)."""
-        row = image_row(image_id=image_id, image_uri=image_uri, producer_config_hash=self.config_hash,
-                        error=error, error_message=message)
-        row.update(shard=shard, position=position, mine_seconds=0.0)
-        return pa.Table.from_pylist([row], schema=STAGE_OUTPUT_SCHEMA)
-
     def process_batch(self, batch: Mapping[str, Sequence[Any]] | pa.Table,
-                      on_image: Callable[[dict[str, Any]], None] | None = None) -> pa.Table:
+                      on_image: Callable[[dict[str, Any]], None] | None = None,
+                      before_image: Callable[[int, int, str], str | None] | None = None) -> pa.Table:
         """Rows for a batch with columns ``shard``, ``position``, ``image_id``, ``image_uri``.
 
         Returns a table with the mask-table columns plus ``shard``, ``position``, ``mine_seconds``.
-        ``on_image(row)`` is called after each image (backends hook metrics and fault injection here).
+        ``on_image(row)`` is called after each image (backends hook metrics and fault injection
+        here); ``before_image(shard, position, image_uri)`` before each one: a message it returns
+        is recorded as an ``error`` row ``crashed`` instead of mining the image (a backend's
+        answer to an image that killed its worker before).
         """
         cols = batch.to_pydict() if isinstance(batch, pa.Table) else {k: list(v) for k, v in batch.items()}
         rows = []
         for shard, position, image_id, uri in zip(cols["shard"], cols["position"], cols["image_id"],
                                                   cols["image_uri"], strict=True):
-            row = self.process_one(int(image_id), str(uri))
+            crashed = before_image(int(shard), int(position), str(uri)) if before_image is not None else None
+            row = self.process_one(int(image_id), str(uri)) if crashed is None else self._crashed_row(
+                int(image_id), str(uri), crashed)
             row.update(shard=int(shard), position=int(position))
             rows.append(row)
             if on_image is not None:
                 on_image(row)
         return pa.Table.from_pylist(rows, schema=STAGE_OUTPUT_SCHEMA)
+
+    def _crashed_row(self, image_id: int, image_uri: str, message: str) -> dict[str, Any]:
+        row = image_row(image_id=image_id, image_uri=image_uri, producer_config_hash=self._miner.config_hash(),
+                        error="crashed", error_message=message)
+        row["mine_seconds"] = 0.0
+        return row
 
 
 class NoOpMiner:
