@@ -70,7 +70,7 @@ def test_a_poison_image_that_kills_every_worker_becomes_a_crashed_row(ray_cluste
     rows = {os.path.basename(r["image_uri"]): r for r in read_mask_table(str(tmp_path / "out")).to_pylist()}
     assert len(rows) == len(expected) == summary.images
     crashed = rows.pop("rgba.png")
-    assert crashed["error"] == "crashed" and "died again" in crashed["error_message"]
+    assert crashed["error"] == "crashed" and "also after a restart" in crashed["error_message"]
     assert {k: r["error"] or r["status"] for k, r in rows.items()} == {k: v for k, v in expected.items() if k != "rgba.png"}
 
 

@@ -35,7 +35,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from unsamv2.backends.crashes import start_registry
+from unsamv2.backends.crashes import CRASH_LIMIT, start_registry
 from unsamv2.pipeline.assemble import ShardAssembler
 from unsamv2.pipeline.manifest import read_shard_entries
 from unsamv2.pipeline.stage import MinerStage
@@ -180,10 +180,8 @@ class MinerActor:
         if self.careful:
             import ray
 
-            from unsamv2.backends.crashes import CRASH_LIMIT
-
             if ray.get(self.registry.begin.remote(self.actor_id, f"{shard}:{position}")) >= CRASH_LIMIT:
-                return "the worker process died again and again while mining this image (segfault or out of memory)"
+                return "the worker process died while mining this image, also after a restart (segfault or out of memory)"
         self.faults.poisoned(image_uri)
         return None
 

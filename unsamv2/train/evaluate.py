@@ -65,16 +65,17 @@ def evaluate_checkpoint(checkpoint_uri: str, out_uri: str, *, scenes: str | None
     """
     from unsamv2.eval import EvalConfig, evaluate, write_report
     from unsamv2.model import UnSAMv2MaskGenerator, UnSAMv2Predictor
-    from unsamv2.train.checkpoint import load_trained_model
+    from unsamv2.train.checkpoint import META_FILE, load_trained_model
 
     device = resolve_device(device)
     config = EvalConfig(policies=tuple(policies), whole_image=whole_image, max_clicks=max_clicks)
     model = load_trained_model(checkpoint_uri, device=device)
     predictor = UnSAMv2Predictor(model)
     generator = UnSAMv2MaskGenerator(model, points_per_side=points_per_side, predictor=predictor) if whole_image else None
-    baseline = _baseline(config, checkpoint_uri, baseline_checkpoint, device)
+    meta = json.loads(storage.read_text(storage.join(checkpoint_uri, META_FILE)))
+    baseline = _baseline(config, meta["config"], baseline_checkpoint, device)
     report = evaluate(predictor, benchmark_datasets(scenes, datasets, max_objects), config, baseline=baseline,
-                      generator=generator, model=model_name or _model_name(checkpoint_uri),
+                      generator=generator, model=model_name or _model_name(meta),
                       checkpoint=_weights_file(checkpoint_uri), progress=progress)
     verdict = None
     if history_uri:
@@ -106,15 +107,14 @@ def _weights_file(checkpoint_uri: str) -> str:
     return weights if storage.exists(weights) else storage.join(checkpoint_uri, ADAPTER_FILE)
 
 
-def _baseline(config: Any, checkpoint_uri: str, baseline_checkpoint: str | None, device: str) -> Any:
-    """Plain SAM-2 for the ``sam2-*`` policies (None when no policy needs it)."""
+def _baseline(config: Any, trained: dict[str, Any], baseline_checkpoint: str | None, device: str) -> Any:
+    """Plain SAM-2 for the ``sam2-*`` policies (None when no policy needs it); ``trained`` is the
+    checkpoint's training config (its ``meta.json``)."""
     if all(p.needs == "granularity" for p in config.make_policies()):
         return None
     from unsamv2.eval.baselines import Sam2Baseline
     from unsamv2.model import build_sam2
-    from unsamv2.train.checkpoint import META_FILE
 
-    trained = json.loads(storage.read_text(storage.join(checkpoint_uri, META_FILE)))["config"]
     weights = baseline_checkpoint or trained.get("base_checkpoint")
     return Sam2Baseline.from_model(build_sam2(trained["model_config"], checkpoint=weights, device=device).eval())
 
@@ -130,8 +130,6 @@ def _probe(predictor: Any, scenes: str, out_uri: str, files: dict[str, str]) -> 
     return result
 
 
-def _model_name(checkpoint_uri: str) -> str:
-    from unsamv2.train.checkpoint import META_FILE
-
-    meta = json.loads(storage.read_text(storage.join(checkpoint_uri, META_FILE)))
+def _model_name(meta: dict[str, Any]) -> str:
+    """A readable model name from a checkpoint's ``meta.json``."""
     return f"unsamv2-{meta['config']['model_config']}-{meta['trainable']}-step{meta['step']}"
