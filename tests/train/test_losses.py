@@ -79,3 +79,40 @@ def test_interactive_loss_weights_and_gradients():
     losses["total"].backward()
     grad = logits.grad[0]
     assert (grad[:2] < 0).all() and (grad[2:] > 0).all()  # push inside up, outside down
+
+
+def test_multimask_step_penalises_only_the_best_mask_by_hand():
+    # one object, 3 masks of 2 pixels, target (1, 0). Mask 0 logits (0, 0); mask 1 (ln 3, -ln 3)
+    # (p = 0.75 / 0.25: the best); mask 2 (-ln 3, ln 3) (the worst).
+    l3 = math.log(3.0)
+    logits = t([[[[0.0, 0.0]], [[l3, -l3]], [[-l3, l3]]]])  # (1, 3, 1, 2)
+    targets = torch.tensor([[[True, False]]])
+    step = StepPrediction(logits, iou_pred=t([[0.2, 0.9, 0.0]]), object_logits=t([5.0]))
+    terms = interactive_loss([step], targets, 1.0, LossWeights())  # selection by 20 focal + 1 dice
+    # best mask: focal = (0.25 * 0.25^2 * ln(4/3) + 0.75 * 0.25^2 * ln(4/3)) / 2; dice = 1 - (1.5 + 1) / (1 + 1 + 1)
+    focal_best = (0.25 + 0.75) * 0.0625 * math.log(4 / 3) / 2
+    dice_best = 1 - 2.5 / 3
+    assert terms["focal"].item() == pytest.approx(focal_best, rel=1e-5)
+    assert terms["dice"].item() == pytest.approx(dice_best, rel=1e-5)
+    # IoU of the binarised masks: mask 0 (0, 0) -> 0; mask 1 (1, 0) -> 1; mask 2 (0, 1) -> 0.
+    # supervise_all_iou: mean |pred - actual| over the 3 masks = (0.2 + 0.1 + 0.0) / 3
+    assert terms["iou"].item() == pytest.approx(0.3 / 3, rel=1e-5)
+    chosen = LossWeights(supervise_all_iou=False)
+    assert interactive_loss([step], targets, 1.0, chosen)["iou"].item() == pytest.approx(0.1, rel=1e-5)
+    # gradients reach only the chosen mask's logits through focal + dice
+    logits.requires_grad_(True)
+    interactive_loss([StepPrediction(logits, t([[0.2, 0.9, 0.0]]), t([5.0]))], targets, 1.0,
+                     LossWeights(20, 1, 0, 0))["total"].backward()
+    assert logits.grad[0, 1].abs().sum() > 0
+    assert logits.grad[0, 0].abs().sum() == 0 and logits.grad[0, 2].abs().sum() == 0
+
+
+def test_object_score_gate_sets_minus_1024_where_no_object():
+    from unsamv2.train.losses import NO_OBJECT_SCORE, gate_by_object_score
+
+    logits = torch.randn(3, 2, 4, 4, requires_grad=True)
+    gated = gate_by_object_score(logits, t([[0.5], [0.0], [-2.0]]))
+    assert torch.equal(gated[0], logits[0])
+    assert (gated[1:] == NO_OBJECT_SCORE).all()  # a score of exactly 0 is "no object", as SAM-2's "> 0"
+    gated.sum().backward()
+    assert (logits.grad[0] == 1).all() and (logits.grad[1:] == 0).all()

@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     imp = tsub.add_parser("import-coco", help="turn a COCO instance JSON into a mask table")
     imp.add_argument("coco", help="COCO .json path or s3:// URI")
     imp.add_argument("out", help="output table root folder or s3:// prefix")
-    imp.add_argument("--image-root", default=None, help="folder the COCO file_name entries are relative to")
+    imp.add_argument("--image-root", default=None,
+                     help="folder the COCO file_name entries are relative to (default: the JSON's folder)")
     imp.add_argument("--shard-size", type=int, default=1000)
     imp.set_defaults(func=_import_coco)
 
@@ -73,8 +74,11 @@ def _check_shard_size(n: int) -> None:
 def _import_coco(args: argparse.Namespace) -> int:
     from unsamv2.data import coco_to_table, load_json, write_table
 
+    from unsamv2.train.supervision import json_folder
+
     _check_shard_size(args.shard_size)
-    table = coco_to_table(load_json(args.coco), image_root=args.image_root, where=args.coco)
+    root = args.image_root if args.image_root is not None else json_folder(args.coco)
+    table = coco_to_table(load_json(args.coco), image_root=root, where=args.coco)
     shards = write_table(args.out, table, args.shard_size)
     print(f"wrote {table.num_rows} images in {len(shards)} shard(s) to {args.out}")
     return 0

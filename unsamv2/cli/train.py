@@ -1,4 +1,5 @@
-"""``unsamv2 train``: fine-tune the granularity adapter on a mask table (locally or with Ray Train)."""
+"""``unsamv2 train``: fine-tune the granularity adapter on a mask table (locally or with Ray Train);
+``unsamv2 pretrain``: train a SAM-2 base from scratch with SAM-2's supervised recipe (same flags)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--adapter", "init_adapter", str, "adapter file to start from"),
     ("--trainable", "trainable", str, "adapter (the paper, default) or full (every weight; the tiny demo model)"),
     ("--steps", "max_steps", int, "optimizer steps (default 1000)"),
+    ("--warmup-steps", "warmup_steps", int, "steps of linear lr warm-up before the cosine (default 0)"),
     ("--batch-size", "batch_size", int, "images per step and worker (default 2)"),
     ("--max-masks", "max_masks_per_image", int, "masks sampled per image (default 30)"),
     ("--clicks", "correction_clicks", int, "correction clicks after the first (default 3)"),
@@ -33,11 +35,35 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
 )
 
 
+# Base pretraining (``unsamv2 pretrain``): SAM-2's supervised recipe on human (ground-truth) masks,
+# sized for the shipped base on a 2-core CPU. Flags and --config-file values override these.
+PRETRAIN_DEFAULTS: dict[str, Any] = {
+    "objective": "sam2", "trainable": "full", "model_config": "base", "use_split": False,
+    "max_steps": 1200, "warmup_steps": 60, "batch_size": 4, "max_masks_per_image": 16,
+    "correction_clicks": 2, "lr": 5e-4, "min_lr": 1e-5, "weight_decay": 1e-4, "checkpoint_every": 100,
+}
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="fine-tune the granularity adapter on a mask table",
                        description="Train on the (mask, g) pairs of a mask table with 1 + 3 simulated clicks "
                                    "per mask (DESIGN.md 2.3). Checkpoints go to OUT/checkpoints; --resume "
                                    "continues a run exactly. --backend ray runs DDP on Ray Train workers.")
+    _add_arguments(p)
+    p.set_defaults(func=_train, defaults={})
+    q = sub.add_parser("pretrain", help="train a SAM-2 base from scratch on human masks (SAM-2's recipe)",
+                       description="SAM-2's supervised interactive training of every weight of a plain SAM-2 "
+                                   "(no granularity module): first click multimask, best-of-3 loss, correction "
+                                   "clicks from the error region. TABLE holds human masks (e.g. 'unsamv2 table "
+                                   "import-coco' of the scenes' ground truth). Defaults: "
+                                   + ", ".join(f"{k}={v}" for k, v in PRETRAIN_DEFAULTS.items())
+                                   + ". The result OUT/checkpoints/step-*/sam2.pt is an official-layout SAM-2 "
+                                   "checkpoint every command accepts as --checkpoint.")
+    _add_arguments(q)
+    q.set_defaults(func=_train, defaults=PRETRAIN_DEFAULTS)
+
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("table", nargs="?", help="mask table root: folder or s3:// prefix")
     p.add_argument("output", nargs="?", help="run folder or s3:// prefix (checkpoints, summary.json, loss.png)")
     p.add_argument("--config-file", default=None, help="JSON TrainConfig (flags given here override it)")
@@ -55,7 +81,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ray-address", default=None, help="existing Ray cluster (default: start a local Ray)")
     p.add_argument("--run-name", default=None, help="Ray Train run name (default from the config hash)")
     p.add_argument("--storage-path", default=None, help="Ray Train storage (default OUT/ray)")
-    p.set_defaults(func=_train)
 
 
 def build_config(args: argparse.Namespace) -> Any:
@@ -64,10 +89,10 @@ def build_config(args: argparse.Namespace) -> Any:
     from unsamv2.errors import InputError
     from unsamv2.train.config import TrainConfig
 
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = dict(getattr(args, "defaults", {}) or {})
     if args.config_file:
         try:
-            values = json.loads(storage.read_text(args.config_file))
+            values.update(json.loads(storage.read_text(args.config_file)))
         except json.JSONDecodeError as exc:
             raise InputError(f"{args.config_file} is not valid JSON ({exc.msg}); give a TrainConfig JSON file.") from exc
     for key, value in (("table_uri", args.table), ("output_uri", args.output)):
@@ -138,7 +163,8 @@ def _print_summary(result: dict[str, Any]) -> None:
         line += f"; held-out IoU after 1 click {val['val_iou_click1']:.3f}"
     print(line)
     print(f"checkpoint  {result['checkpoint_uri']}")
-    print(f"adapter     {result['adapter_uri']}")
+    if result["adapter_uri"]:
+        print(f"adapter     {result['adapter_uri']}")
     if result.get("model_uri"):
         print(f"weights     {result['model_uri']}")
     print(f"summary     {storage.join(result['output_uri'], 'summary.json')} (loss curve: loss.png)")

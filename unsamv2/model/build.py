@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+BUNDLED_CONFIGS = ("tiny", "base")
 SAM2_CONFIG_NAMES = ("sam2.1_hiera_t", "sam2.1_hiera_s", "sam2.1_hiera_b+", "sam2.1_hiera_l",
                      "sam2_hiera_t", "sam2_hiera_s", "sam2_hiera_b+", "sam2_hiera_l")
 _NAME = re.compile(r"^(sam2(?:\.1)?)_hiera_(t|s|b\+|l)$")
@@ -45,13 +46,13 @@ UNSAMV2_FLAGS = {
 
 def config_names() -> tuple[str, ...]:
     """Every config name :func:`build_model` accepts besides YAML paths."""
-    return ("tiny", *SAM2_CONFIG_NAMES)
+    return (*BUNDLED_CONFIGS, *SAM2_CONFIG_NAMES)
 
 
 def _config_text(config: str) -> str:
     """The YAML text of a config name or path."""
-    if config == "tiny":
-        return resources.files("unsamv2").joinpath("configs", "tiny.yaml").read_text()
+    if config in BUNDLED_CONFIGS:
+        return resources.files("unsamv2").joinpath("configs", f"{config}.yaml").read_text()
     match = _NAME.match(config)
     if match:
         import sam2
@@ -165,11 +166,12 @@ def build_model(config: str = "tiny", checkpoint: str | None = None, adapter: st
     return model.to(dev).eval()
 
 
-def build_sam2(config: str, checkpoint: str | None = None, device: str = "cpu") -> Any:
+def build_sam2(config: str, checkpoint: str | None = None, device: str = "cpu", seed: int | None = None) -> Any:
     """A plain SAM-2 model (``SAM2Base``, the baseline) from the same configs and checkpoints.
 
     An UnSAMv2 checkpoint may be given: its SAM-2 part (the frozen weights) is loaded, the
-    adapter tensors are ignored.
+    adapter tensors are ignored. seed: initialise the weights from this seed without touching
+    the global RNG (default: the global RNG).
     """
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
@@ -187,7 +189,8 @@ def build_sam2(config: str, checkpoint: str | None = None, device: str = "cpu") 
     cfg.model._target_ = "sam2.modeling.sam2_base.SAM2Base"
     for key in ("lora_rank", "fourier_dim", "temperature"):
         cfg.model.pop(key, None)
-    model = instantiate(cfg.model, _recursive_=True)
+    with _seeded(seed):
+        model = instantiate(cfg.model, _recursive_=True)
     if checkpoint is not None:
         state, _ = read_state_dict(checkpoint)
         if is_official_layout(state):

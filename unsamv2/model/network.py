@@ -133,18 +133,7 @@ class UnSAMv2Model(SAM2VideoPredictor):
         no-memory embedding (exactly what SAM-2's image predictor does). Differentiable; wrap in
         ``torch.no_grad()`` when the encoder is frozen.
         """
-        if images.ndim != 4 or images.shape[1] != 3 or images.shape[-2:] != (self.image_size,) * 2:
-            raise ValueError(f"images must be (B, 3, {self.image_size}, {self.image_size}), "
-                             f"got {tuple(images.shape)}")
-        backbone_out = self.forward_image(images)
-        _, vision_feats, _, feat_sizes = self._prepare_backbone_features(backbone_out)
-        if self.directly_add_no_mem_embed:
-            vision_feats[-1] = vision_feats[-1] + self.no_mem_embed
-        batch = images.shape[0]
-        maps = [feat.permute(1, 2, 0).reshape(batch, -1, h, w)
-                for feat, (h, w) in zip(vision_feats, feat_sizes, strict=True)]
-        high_res = (maps[0], maps[1]) if len(maps) == 3 else None
-        return ImageFeatures(image_embed=maps[-1], high_res=high_res)
+        return encode_sam2_image(self, images)
 
     def decode(self, features: ImageFeatures, point_coords: Tensor, point_labels: Tensor,
                granularity: Tensor, mask_input: Tensor | None = None, *,
@@ -204,6 +193,27 @@ class UnSAMv2Model(SAM2VideoPredictor):
         with torch.inference_mode():
             self._get_image_feature(state, frame_idx=0, batch_size=1)
         return state
+
+
+def encode_sam2_image(model: Any, images: Tensor) -> ImageFeatures:
+    """SAM-2's image encoder as the image predictor runs it, for any ``SAM2Base`` ``model``.
+
+    images (B, 3, S, S) float, SAM-2-normalised, S = ``model.image_size``. Runs the trunk + neck,
+    projects the high-res levels for the decoder and adds the no-memory embedding.
+    Differentiable; wrap in ``torch.no_grad()`` when the encoder is frozen.
+    """
+    size = int(model.image_size)
+    if images.ndim != 4 or images.shape[1] != 3 or images.shape[-2:] != (size, size):
+        raise ValueError(f"images must be (B, 3, {size}, {size}), got {tuple(images.shape)}")
+    backbone_out = model.forward_image(images)
+    _, vision_feats, _, feat_sizes = model._prepare_backbone_features(backbone_out)
+    if model.directly_add_no_mem_embed:
+        vision_feats[-1] = vision_feats[-1] + model.no_mem_embed
+    batch = images.shape[0]
+    maps = [feat.permute(1, 2, 0).reshape(batch, -1, h, w)
+            for feat, (h, w) in zip(vision_feats, feat_sizes, strict=True)]
+    high_res = (maps[0], maps[1]) if len(maps) == 3 else None
+    return ImageFeatures(image_embed=maps[-1], high_res=high_res)
 
 
 def _check_prompts(point_coords: Tensor, point_labels: Tensor, granularity: Tensor,

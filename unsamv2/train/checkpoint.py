@@ -4,6 +4,9 @@ Layout under a run's ``output_uri``::
 
     checkpoints/step-000500/adapter.safetensors   the adapter (unsamv2.model.save_adapter format)
     checkpoints/step-000500/model.safetensors     every weight of the model (``full`` mode only)
+    checkpoints/step-000500/sam2.pt               base pretraining (objective ``sam2``): the SAM-2
+                                                  weights in the official layout ``{"model": sd}``
+                                                  (no adapter file), loadable as a SAM-2.1 checkpoint
     checkpoints/step-000500/state.pt              optimizer, scheduler, RNG states (one entry per
                                                   worker), step, data position, loss history
     checkpoints/step-000500/meta.json             step, config, metrics (human-readable)
@@ -35,6 +38,7 @@ CHECKPOINTS = "checkpoints"
 MARKER = "_SUCCESS"
 ADAPTER_FILE = "adapter.safetensors"
 MODEL_FILE = "model.safetensors"
+SAM2_FILE = "sam2.pt"
 STATE_FILE = "state.pt"
 META_FILE = "meta.json"
 
@@ -55,12 +59,13 @@ class CheckpointPayload:
 
 
 def save_checkpoint(uri: str, model: nn.Module, *, full_weights: bool, state: dict[str, Any],
-                    meta: dict[str, Any]) -> str:
+                    meta: dict[str, Any], sam2_layout: bool = False) -> str:
     """Write one checkpoint folder at ``uri`` (marker last); returns ``uri``.
 
     state: optimizer / scheduler state dicts, ``rng`` (list per worker), ``step``, ``position``,
     ``losses``; meta: JSON-able (``config``, ``metrics`` ...), stored in meta.json and as the
-    adapter file's metadata.
+    adapter file's metadata. ``sam2_layout``: ``model`` is a plain SAM-2 (base pretraining):
+    its weights go to ``sam2.pt`` as ``{"model": state_dict}`` and there is no adapter file.
     """
     from safetensors.torch import save
 
@@ -68,10 +73,13 @@ def save_checkpoint(uri: str, model: nn.Module, *, full_weights: bool, state: di
 
     storage.makedirs(uri)
     storage.delete(storage.join(uri, MARKER))
-    save_adapter(storage.join(uri, ADAPTER_FILE), model,
-                 metadata={"step": int(state["step"]), "train_config_hash": meta.get("config_hash", ""),
-                           "trainable": meta.get("trainable", "")})
-    if full_weights:
+    if sam2_layout:
+        write_sam2_checkpoint(storage.join(uri, SAM2_FILE), model)
+    else:
+        save_adapter(storage.join(uri, ADAPTER_FILE), model,
+                     metadata={"step": int(state["step"]), "train_config_hash": meta.get("config_hash", ""),
+                               "trainable": meta.get("trainable", "")})
+    if full_weights and not sam2_layout:
         tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         storage.write_bytes(storage.join(uri, MODEL_FILE), save(tensors, metadata={"format": "unsamv2-model"}))
     buf = io.BytesIO()
@@ -80,6 +88,20 @@ def save_checkpoint(uri: str, model: nn.Module, *, full_weights: bool, state: di
     storage.write_text(storage.join(uri, META_FILE), json.dumps(meta, indent=1, sort_keys=True))
     storage.write_text(storage.join(uri, MARKER), json.dumps({"step": int(state["step"])}))
     return uri
+
+
+def write_sam2_checkpoint(uri: str, model: nn.Module, dtype: torch.dtype | None = None) -> None:
+    """Write ``model``'s weights as an official-layout SAM-2 checkpoint ``{"model": state_dict}``
+    (local or s3://); ``dtype`` casts floating tensors (e.g. float16 to ship a small file)."""
+    tensors = {}
+    for key, value in model.state_dict().items():
+        value = value.detach().cpu().contiguous()
+        if dtype is not None and value.is_floating_point():
+            value = value.to(dtype)
+        tensors[key] = value
+    buf = io.BytesIO()
+    torch.save({"model": tensors}, buf)
+    storage.write_bytes(uri, buf.getvalue())
 
 
 def mark_latest(output_uri: str, uri: str, step: int, keep: int) -> None:
@@ -127,6 +149,12 @@ def load_weights(model: nn.Module, uri: str) -> None:
     ``model.safetensors`` (``full`` mode), else the adapter (strictly, both ways)."""
     from unsamv2.model.adapter import load_adapter
 
+    sam2 = storage.join(uri, SAM2_FILE)
+    if storage.exists(sam2):
+        from unsamv2.model.checkpoint import load_state_strict, read_state_dict
+
+        load_state_strict(model, read_state_dict(sam2)[0], sam2, allow_missing_adapter=False)
+        return
     full = storage.join(uri, MODEL_FILE)
     if storage.exists(full):
         from safetensors.torch import load

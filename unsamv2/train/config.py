@@ -22,6 +22,7 @@ from typing import Any
 from unsamv2.errors import InputError
 
 TRAINABLE_MODES = ("adapter", "full")
+OBJECTIVES = ("unsamv2", "sam2")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -70,7 +71,12 @@ class TrainConfig:
     Model: ``model_config`` / ``base_checkpoint`` / ``init_adapter`` as for
     :func:`unsamv2.model.build_model`; ``trainable`` "adapter" (the paper) or "full" (everything,
     for the random-weight tiny model of the embedded default).
-    Schedule: ``max_steps`` optimizer steps, each of ``batch_size`` images per worker.
+    Schedule: ``max_steps`` optimizer steps, each of ``batch_size`` images per worker; the lr
+    rises linearly over ``warmup_steps`` (0: none, the paper's recipe), then follows the cosine.
+    Objective: ``"unsamv2"`` trains an UnSAMv2 model at each mask's g (the paper);
+    ``"sam2"`` is SAM-2's own supervised recipe on a plain SAM-2 (base pretraining,
+    ``unsamv2 pretrain``: every weight trains, first click multimask with best-of-3 loss, g
+    ignored).
     """
 
     table_uri: str
@@ -84,7 +90,9 @@ class TrainConfig:
     base_checkpoint: str | None = None
     init_adapter: str | None = None
     trainable: str = "adapter"
+    objective: str = "unsamv2"
     max_steps: int = 1000
+    warmup_steps: int = 0
     batch_size: int = 2
     max_masks_per_image: int = 30
     correction_clicks: int = 3
@@ -114,11 +122,15 @@ class TrainConfig:
             if not isinstance(value, str) or not value.strip():
                 raise InputError(f"TrainConfig.{name} must be a non-empty path or s3:// URI, got {value!r}.")
         _choice("trainable", self.trainable, TRAINABLE_MODES)
+        _choice("objective", self.objective, OBJECTIVES)
+        if self.objective == "sam2" and (self.trainable != "full" or self.init_adapter is not None):
+            raise InputError("objective 'sam2' (base pretraining) trains every SAM-2 weight and has no adapter: "
+                             "use trainable='full' and no init_adapter.")
         _choice("device", self.device, DEVICES)
         _choice("precision", self.precision, PRECISIONS)
         for name, minimum in (("max_steps", 1), ("batch_size", 1), ("max_masks_per_image", 1),
                               ("correction_clicks", 0), ("checkpoint_every", 1), ("keep_checkpoints", 0),
-                              ("log_every", 1), ("val_images", 0), ("seed", 0)):
+                              ("log_every", 1), ("val_images", 0), ("seed", 0), ("warmup_steps", 0)):
             _integer(name, getattr(self, name), minimum)
         for name in ("lr", "min_lr"):
             if not _finite(getattr(self, name)) or getattr(self, name) <= 0:
@@ -132,7 +144,8 @@ class TrainConfig:
         _fraction("human_fraction", self.human_fraction)
         if self.human_fraction > 0 and not self.human_coco_uri:
             raise InputError("human_fraction > 0 needs human_coco_uri (a COCO-format annotations file).")
-        if self.trainable == "adapter" and self.base_checkpoint is None and self.model_config != "tiny":
+        if (self.trainable == "adapter" and self.base_checkpoint is None
+                and self.model_config not in ("tiny", "base")):
             raise InputError(f"adapter training of {self.model_config} needs base_checkpoint (a SAM-2.1 or UnSAMv2 "
                              "checkpoint): SAM-2 would otherwise keep random weights.")
         if self.human_fraction >= 1:

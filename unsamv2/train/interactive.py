@@ -4,7 +4,10 @@
 object at the object's g: the first click is positive and uniform inside the target, each next
 click is drawn from the error region of the previous prediction (:mod:`unsamv2.train.clicks`),
 all clicks so far are passed, and the previous step's low-resolution logits are fed back as the
-mask prompt (not detached, as in SAM-2's training). It is a module with a ``forward`` so that
+mask prompt (not detached, as in SAM-2's training). As SAM-2's ``_forward_sam_heads`` does, the
+low-resolution logits are first gated by the object score (:func:`gate_by_object_score`: -1024
+where the score is <= 0), so the losses, the IoU target, the next click's error map and the
+fed-back prompt all see the gated logits. It is a module with a ``forward`` so that
 DistributedDataParallel can wrap it (DDP only synchronises gradients of work done in
 ``forward``).
 """
@@ -17,7 +20,7 @@ from torch import Tensor, nn
 
 from unsamv2.model.network import ImageFeatures, UnSAMv2Model
 from unsamv2.train.clicks import sample_clicks
-from unsamv2.train.losses import StepPrediction
+from unsamv2.train.losses import StepPrediction, gate_by_object_score
 
 
 def repeat_features(features: ImageFeatures, counts: Tensor) -> ImageFeatures:
@@ -57,12 +60,13 @@ class ClickLoop(nn.Module):
         steps: list[StepPrediction] = []
         for step in range(1 + self.correction_clicks):
             out = self.model.decode(features, points, labels, granularity, mask_input)
-            logits = F.interpolate(out.low_res_logits, (size, size), mode="bilinear", align_corners=False)[:, 0]
+            low_res = gate_by_object_score(out.low_res_logits, out.object_score_logits)
+            logits = F.interpolate(low_res, (size, size), mode="bilinear", align_corners=False)[:, 0]
             steps.append(StepPrediction(logits, out.iou_pred[:, 0], out.object_score_logits[:, 0]))
             if step == self.correction_clicks:
                 break
             new_points, new_labels = sample_clicks(targets, logits.detach() > 0, generator)
             points = torch.cat([points, new_points], dim=1)
             labels = torch.cat([labels, new_labels], dim=1)
-            mask_input = out.low_res_logits
+            mask_input = low_res
         return steps

@@ -1,6 +1,7 @@
 """Training losses (DESIGN.md 2.3), the definitions of SAM-2's training code.
 
-Per object and prediction step, on mask logits at the model-input resolution:
+Per object and prediction step, on mask logits at the model-input resolution (already gated by
+the object score, :func:`gate_by_object_score`, as SAM-2 does before its losses):
 
 - focal: sigmoid focal loss (alpha 0.25, gamma 2) averaged over the pixels;
 - dice: ``1 - (2 |p t| + 1) / (|p| + |t| + 1)`` with ``p = sigmoid(logits)``;
@@ -10,6 +11,11 @@ Per object and prediction step, on mask logits at the model-input resolution:
 Focal, dice and IoU count only for objects whose target is not empty. Each term is summed over
 objects and divided by the number of objects (averaged over workers under DDP), then summed over
 the prediction steps; the total is ``20 focal + 1 dice + 1 IoU + 1 object`` by default.
+
+A step may predict M > 1 masks per object (SAM-2's multimask output on the first click, used by
+base pretraining): then only the mask with the lowest ``20 focal + 1 dice`` is penalised for focal
+and dice (SAM-2's ``MultiStepMultiMasksAndIous``), and the IoU term is the mean over all M
+masks (``supervise_all_iou``, SAM-2.1's training setting) or the chosen mask's only.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 LOSS_TERMS = ("focal", "dice", "iou", "object")
+NO_OBJECT_SCORE = -1024.0  # SAM-2's NO_OBJ_SCORE: the logit of every pixel when no object is predicted
 
 
 @dataclass(frozen=True)
@@ -34,20 +41,33 @@ class LossWeights:
     object: float = 1.0
     focal_alpha: float = 0.25
     focal_gamma: float = 2.0
+    supervise_all_iou: bool = True
 
 
 @dataclass(frozen=True)
 class StepPrediction:
     """One prediction step: ``logits`` (N, H, W) float mask logits at the target resolution,
-    ``iou_pred`` (N,) predicted IoU, ``object_logits`` (N,) object-score logits."""
+    ``iou_pred`` (N,) predicted IoU, ``object_logits`` (N,) object-score logits; or, for a
+    multimask step, ``logits`` (N, M, H, W) and ``iou_pred`` (N, M)."""
 
     logits: Tensor
     iou_pred: Tensor
     object_logits: Tensor
 
 
+def gate_by_object_score(logits: Tensor, object_logits: Tensor) -> Tensor:
+    """SAM-2's object-score gate: where the object score is <= 0 every logit of that object's
+    masks becomes :data:`NO_OBJECT_SCORE` (-1024), else it is kept.
+
+    logits (N, ...) float; object_logits (N,) or (N, 1). Gradients flow only through kept rows.
+    """
+    keep = (object_logits.reshape(object_logits.shape[0]) > 0).reshape(-1, *([1] * (logits.ndim - 1)))
+    return torch.where(keep, logits, torch.full_like(logits, NO_OBJECT_SCORE))
+
+
 def sigmoid_focal_loss(logits: Tensor, targets: Tensor, alpha: float = 0.25, gamma: float = 2.0) -> Tensor:
-    """(N, H, W) logits and {0, 1} targets -> (N,) focal loss averaged over pixels.
+    """(N, H, W) logits and {0, 1} targets -> (N,) focal loss averaged over pixels
+    ((N, M, H, W) and same-shape targets -> (N, M)).
 
     ``alpha < 0`` disables the class weighting.
     """
@@ -58,30 +78,30 @@ def sigmoid_focal_loss(logits: Tensor, targets: Tensor, alpha: float = 0.25, gam
     loss = ce * (1 - p_t) ** gamma
     if alpha >= 0:
         loss = (alpha * targets + (1 - alpha) * (1 - targets)) * loss
-    return loss.flatten(1).mean(dim=1)
+    return loss.flatten(-2).mean(dim=-1)
 
 
 def dice_loss(logits: Tensor, targets: Tensor) -> Tensor:
-    """(N, H, W) logits and {0, 1} targets -> (N,) soft dice loss (smoothing 1)."""
-    prob = logits.sigmoid().flatten(1)
-    targets = targets.to(logits.dtype).flatten(1)
-    numerator = 2 * (prob * targets).sum(dim=1)
-    denominator = prob.sum(dim=1) + targets.sum(dim=1)
+    """(N, [M,] H, W) logits and same-shape {0, 1} targets -> (N, [M]) soft dice loss (smoothing 1)."""
+    prob = logits.sigmoid().flatten(-2)
+    targets = targets.to(logits.dtype).flatten(-2)
+    numerator = 2 * (prob * targets).sum(dim=-1)
+    denominator = prob.sum(dim=-1) + targets.sum(dim=-1)
     return 1 - (numerator + 1) / (denominator + 1)
 
 
 def mask_iou(logits: Tensor, targets: Tensor) -> Tensor:
-    """(N, H, W) logits and targets -> (N,) IoU of ``logits > 0`` with ``targets > 0``
+    """(N, [M,] H, W) logits and targets -> (N, [M]) IoU of ``logits > 0`` with ``targets > 0``
     (0 when both are empty, as SAM-2's training computes it)."""
-    pred = logits.flatten(1) > 0
-    gt = targets.flatten(1) > 0
-    inter = (pred & gt).sum(dim=1).float()
-    union = (pred | gt).sum(dim=1).float()
+    pred = logits.flatten(-2) > 0
+    gt = targets.flatten(-2) > 0
+    inter = (pred & gt).sum(dim=-1).float()
+    union = (pred | gt).sum(dim=-1).float()
     return inter / union.clamp(min=1.0)
 
 
 def iou_l1_loss(logits: Tensor, targets: Tensor, iou_pred: Tensor) -> Tensor:
-    """(N,) ``|iou_pred - IoU(logits > 0, targets)|``; no gradient through the actual IoU."""
+    """(N, [M]) ``|iou_pred - IoU(logits > 0, targets)|``; no gradient through the actual IoU."""
     return (iou_pred.float() - mask_iou(logits, targets)).abs()
 
 
@@ -103,13 +123,29 @@ def interactive_loss(steps: Sequence[StepPrediction], targets: Tensor, num_objec
     present = targets.flatten(1).any(dim=1).float()
     sums = {name: torch.zeros((), device=targets.device) for name in LOSS_TERMS}
     for step in steps:
-        logits = step.logits.float()
-        sums["focal"] = sums["focal"] + (sigmoid_focal_loss(logits, targets, weights.focal_alpha,
-                                                            weights.focal_gamma) * present).sum()
-        sums["dice"] = sums["dice"] + (dice_loss(logits, targets) * present).sum()
-        sums["iou"] = sums["iou"] + (iou_l1_loss(logits, targets, step.iou_pred) * present).sum()
+        focal, dice, iou = step_mask_losses(step, targets, weights)
+        sums["focal"] = sums["focal"] + (focal * present).sum()
+        sums["dice"] = sums["dice"] + (dice * present).sum()
+        sums["iou"] = sums["iou"] + (iou * present).sum()
         sums["object"] = sums["object"] + object_score_loss(step.object_logits.float(), targets).sum()
     losses = {name: value / num_objects for name, value in sums.items()}
     losses["total"] = (weights.focal * losses["focal"] + weights.dice * losses["dice"]
                        + weights.iou * losses["iou"] + weights.object * losses["object"])
     return losses
+
+
+def step_mask_losses(step: StepPrediction, targets: Tensor, weights: LossWeights) -> tuple[Tensor, Tensor, Tensor]:
+    """(N,) focal, dice and IoU losses of one step; for a multimask step (logits (N, M, H, W)),
+    focal and dice of the mask with the lowest ``weights.focal * focal + weights.dice * dice``,
+    and IoU as the mean over the M masks (``supervise_all_iou``) or of that mask."""
+    logits = step.logits.float()
+    if logits.ndim == 3:
+        return (sigmoid_focal_loss(logits, targets, weights.focal_alpha, weights.focal_gamma),
+                dice_loss(logits, targets), iou_l1_loss(logits, targets, step.iou_pred))
+    expanded = targets[:, None].expand_as(logits)
+    focal = sigmoid_focal_loss(logits, expanded, weights.focal_alpha, weights.focal_gamma)  # (N, M)
+    dice = dice_loss(logits, expanded)
+    iou = iou_l1_loss(logits, expanded, step.iou_pred)
+    best = torch.argmin(weights.focal * focal + weights.dice * dice, dim=1, keepdim=True)
+    chosen_iou = iou.mean(dim=1) if weights.supervise_all_iou else iou.gather(1, best)[:, 0]
+    return focal.gather(1, best)[:, 0], dice.gather(1, best)[:, 0], chosen_iou

@@ -149,11 +149,20 @@ def _setup(config: TrainConfig, resume: bool | str) -> _Run:
     device = _device(config.device)
     torch.manual_seed(derive_seed(config.seed, rank, 0))
     clicks = torch.Generator().manual_seed(derive_seed(config.seed, rank, 1))
-    model = build_model(config.model_config, checkpoint=config.base_checkpoint, adapter=config.init_adapter,
-                        device=str(device))
-    set_trainable(model, config.trainable)
+    if config.objective == "sam2":
+        from unsamv2.model.build import build_sam2
+        from unsamv2.train.sam2_loop import Sam2ClickLoop
+
+        model = build_sam2(config.model_config, checkpoint=config.base_checkpoint, device=str(device),
+                           seed=derive_seed(config.seed, 0))
+        model.requires_grad_(True)
+        loop = Sam2ClickLoop(model, config.correction_clicks)
+    else:
+        model = build_model(config.model_config, checkpoint=config.base_checkpoint, adapter=config.init_adapter,
+                            device=str(device))
+        set_trainable(model, config.trainable)
+        loop = ClickLoop(model, config.correction_clicks, train_encoder=config.trainable == "full")
     model.train()
-    loop = ClickLoop(model, config.correction_clicks, train_encoder=config.trainable == "full")
     if dist.active():
         from torch.nn.parallel import DistributedDataParallel
 
@@ -179,10 +188,14 @@ def derive_seed(*parts: int) -> int:
 
 
 def cosine_factor(config: TrainConfig) -> Callable[[int], float]:
-    """LR multiplier at step t: cosine from 1 to ``min_lr / lr`` over ``max_steps``."""
+    """LR multiplier at step t: linear warm-up over ``warmup_steps`` (from 1 / warmup), then a
+    cosine from 1 to ``min_lr / lr`` over ``max_steps``."""
     low = config.min_lr / config.lr
+    warmup = config.warmup_steps
 
     def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
         progress = min(step / config.max_steps, 1.0)
         return low + (1.0 - low) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
@@ -283,9 +296,7 @@ def _train_step(run: _Run, batch: Any) -> dict[str, float]:
     num_objects = max(dist.mean_over_workers(batch.num_objects, run.device), 1.0)
     with run.autocast():
         steps = run.loop(batch.images, batch.masks, batch.granularity, batch.counts, run.clicks)
-    weights = LossWeights(cfg.weight_focal, cfg.weight_dice, cfg.weight_iou, cfg.weight_object,
-                          cfg.focal_alpha, cfg.focal_gamma)
-    losses = interactive_loss(steps, batch.masks, num_objects, weights)
+    losses = interactive_loss(steps, batch.masks, num_objects, loss_weights(cfg))
     run.optimizer.zero_grad(set_to_none=True)
     losses["total"].backward()
     run.optimizer.step()
@@ -294,19 +305,31 @@ def _train_step(run: _Run, batch: Any) -> dict[str, float]:
     return {k: dist.mean_over_workers(float(v.detach()), run.device) for k, v in losses.items()}
 
 
-@torch.no_grad()
-def _validate(run: _Run) -> dict[str, float]:
-    """Loss and IoU after click 1 / after the last click on the held-out images (rank 0, eval
-    mode, fixed clicks, no augmentation)."""
+def loss_weights(config: TrainConfig) -> LossWeights:
+    """The loss weights and focal parameters of a config."""
+    return LossWeights(config.weight_focal, config.weight_dice, config.weight_iou, config.weight_object,
+                       config.focal_alpha, config.focal_gamma)
+
+
+def _best_iou(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """(N,) IoU of a step's mask, the best of M for a multimask step ((N, M, S, S) logits)."""
     from unsamv2.train.losses import mask_iou
 
+    if logits.ndim == 3:
+        return mask_iou(logits, masks)
+    return mask_iou(logits, masks[:, None].expand_as(logits)).max(dim=1).values
+
+
+@torch.no_grad()
+def _validate(run: _Run) -> dict[str, float]:
+    """Loss and IoU after click 1 (best of 3 for base pretraining) / after the last click on the
+    held-out images (rank 0, eval mode, fixed clicks, no augmentation)."""
     batches = run.loader.val_batches(run.config.val_images)
     if not batches:
         return {}
     module = run.loop.module if hasattr(run.loop, "module") else run.loop
     clicks = torch.Generator().manual_seed(derive_seed(run.config.seed, 2**31))
-    weights = LossWeights(run.config.weight_focal, run.config.weight_dice, run.config.weight_iou,
-                          run.config.weight_object, run.config.focal_alpha, run.config.focal_gamma)
+    weights = loss_weights(run.config)
     run.model.eval()
     totals, first, last, objects = 0.0, 0.0, 0.0, 0
     try:
@@ -316,8 +339,8 @@ def _validate(run: _Run) -> dict[str, float]:
                 steps = module(batch.images, batch.masks, batch.granularity, batch.counts, clicks)
             n = batch.num_objects
             totals += float(interactive_loss(steps, batch.masks, 1.0, weights)["total"])
-            first += float(mask_iou(steps[0].logits.float(), batch.masks).sum())
-            last += float(mask_iou(steps[-1].logits.float(), batch.masks).sum())
+            first += float(_best_iou(steps[0].logits.float(), batch.masks).sum())
+            last += float(_best_iou(steps[-1].logits.float(), batch.masks).sum())
             objects += n
     finally:
         run.model.train()
@@ -337,7 +360,8 @@ def _checkpoint(run: _Run, metrics: dict[str, Any],
         meta = {"step": run.step, "config": run.config.to_dict(), "config_hash": run.config.config_hash(),
                 "trainable": run.config.trainable, "world_size": run.world, "metrics": metrics}
         uri = save_checkpoint(step_dir(run.config.output_uri, run.step), run.model,
-                              full_weights=run.config.trainable == "full", state=state, meta=meta)
+                              full_weights=run.config.trainable == "full", state=state, meta=meta,
+                              sam2_layout=run.config.objective == "sam2")
         mark_latest(run.config.output_uri, uri, run.step, run.config.keep_checkpoints)
         run.last_checkpoint = uri
         log.info("checkpoint %s", uri)
@@ -350,13 +374,16 @@ def _checkpoint(run: _Run, metrics: dict[str, Any],
 def _finish(run: _Run, val: dict[str, float], seconds: float) -> TrainResult:
     """The result (``seconds``: time in the loop; throughput counts every worker's masks)."""
     from unsamv2.model.adapter import trainable_parameters
-    from unsamv2.train.checkpoint import ADAPTER_FILE, MODEL_FILE
+    from unsamv2.train.checkpoint import ADAPTER_FILE, MODEL_FILE, SAM2_FILE
 
     ckpt = dist.broadcast_from_main(run.last_checkpoint)
     new_masks = dist.mean_over_workers(run.masks_seen - run.start_masks, run.device) * run.world
+    sam2 = run.config.objective == "sam2"
+    model_file = SAM2_FILE if sam2 else MODEL_FILE
     result = TrainResult(
-        output_uri=run.config.output_uri, checkpoint_uri=ckpt, adapter_uri=storage.join(ckpt, ADAPTER_FILE),
-        model_uri=storage.join(ckpt, MODEL_FILE) if run.config.trainable == "full" else None,
+        output_uri=run.config.output_uri, checkpoint_uri=ckpt,
+        adapter_uri="" if sam2 else storage.join(ckpt, ADAPTER_FILE),
+        model_uri=storage.join(ckpt, model_file) if run.config.trainable == "full" else None,
         start_step=run.start_step, steps=run.step, losses=list(run.losses), val=val, seconds=round(seconds, 3),
         masks_per_second=round(new_masks / seconds, 3) if seconds > 0 else 0.0,
         trainable_parameters=sum(p.numel() for p in trainable_parameters(run.model).values()),

@@ -115,7 +115,7 @@ def human_mask_table(coco_uri: str, out_uri: str, *, image_root: str | None = No
         anns = by_image.get(int(img["id"]), [])
         gs = human_granularity(anns, int(img["height"]), int(img["width"]))
         annotations += [dict(a, granularity=g, origin="gt") for a, g in zip(anns, gs, strict=True)]
-    root = image_root if image_root is not None else _parent(coco_uri)
+    root = image_root if image_root is not None else json_folder(coco_uri)
     table = coco_to_table({"images": coco["images"], "annotations": annotations}, image_root=root,
                           producer_config_hash=f"human-coco-{digest[:12]}", origin="gt", where=coco_uri)
     write_table(out_uri, table, shard_size=shard_size)
@@ -123,7 +123,8 @@ def human_mask_table(coco_uri: str, out_uri: str, *, image_root: str | None = No
     return out_uri
 
 
-def _parent(uri: str) -> str:
+def json_folder(uri: str) -> str:
+    """The folder of a file URI (local: absolute path), where COCO ``file_name`` entries live."""
     if storage.is_remote(uri):
         return uri.rsplit("/", 1)[0]
     import os
