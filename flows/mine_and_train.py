@@ -59,11 +59,11 @@ def mine_and_train(
     ray_address: str | None = None,
     val_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.1,
     # training (TrainConfig; defaults are the paper's recipe)
-    model: str = "tiny",
+    model: str = "base",
     base_checkpoint: str | None = None,
     trainable: Literal["adapter", "full"] | None = None,
     steps: PositiveInt = 1000,
-    train_batch_size: PositiveInt = 2,
+    train_batch_size: PositiveInt = 4,
     max_masks_per_image: PositiveInt = 30,
     correction_clicks: Annotated[int, Field(ge=0)] = 3,
     lr: PositiveFloat = 1e-4,
@@ -96,7 +96,7 @@ def mine_and_train(
         raise ValueError("train_backend='ray-job' needs job_address, the cluster's job server URL "
                          "(e.g. http://ray-head:8265).")
     table, train_dir, report_dir = (_join(output_uri, n) for n in ("mask_table", "train", "report"))
-    if trainable is None:  # the random tiny model has nothing to adapt: train all of it
+    if trainable is None:  # the paper: adapt a pretrained SAM-2 (the random tiny model: train all of it)
         trainable = "full" if model == "tiny" and base_checkpoint is None else "adapter"
     evaluation_settings = {
         "scenes": eval_scenes, "datasets": list(eval_datasets), "policies": list(eval_policies),

@@ -6,7 +6,13 @@ import json
 from typing import Any
 
 from prefect import get_run_logger, task
-from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 
 
 @task(name="resolve-checkpoint", retries=2, retry_delay_seconds=5)
@@ -38,7 +44,12 @@ def evaluate_checkpoint(checkpoint_uri: str, out_uri: str, options: dict[str, An
         get_run_logger().info("evaluating on the Ray cluster %s with %s GPU(s)", ray_address, gpus)
         with ray_gpu_slots(1, gpus):  # GPU jobs queue in Prefect
             return call_on_ray(run, checkpoint_uri, out_uri, address=ray_address, num_gpus=gpus, **options)
-    return run(checkpoint_uri, out_uri, **options)
+    artifact = create_progress_artifact(0.0, key="evaluation-progress", description=f"images of {checkpoint_uri}")
+
+    def progress(done: int, total: int) -> None:
+        update_progress_artifact(artifact, 100.0 * done / max(total, 1))
+
+    return run(checkpoint_uri, out_uri, on_progress=progress, **options)
 
 
 def _verdict(result: dict[str, Any]) -> dict[str, Any] | None:

@@ -147,3 +147,28 @@ def test_gradients_reach_only_the_adapter(fresh_tiny, photo):
     assert any("granularity_mlp" in n for n in grads)
     with pytest.raises(ValueError, match="granularity must be"):
         model.decode(features, coords, labels, torch.rand(5))
+
+
+def test_lora_training_dropout_keeps_nn_dropout_statistics():
+    """The training-mode update is dropout(x) A^T B^T * alpha / r: each input kept with
+    probability 1 - p and scaled by 1 / (1 - p), so on average it equals the folded eval output."""
+    import torch
+
+    torch.manual_seed(0)
+    lora = LoRALinear(64, 32, rank=4, alpha=8.0, dropout=0.25)
+    with torch.no_grad():
+        lora.lora_B.normal_()
+    x = torch.randn(4, 64)
+    lora.eval()
+    expected = lora(x)
+    lora.train()
+    draws = torch.stack([lora(x) for _ in range(4000)])
+    assert torch.allclose(draws.mean(0), expected, atol=0.05 * expected.abs().max().item())
+    assert not torch.allclose(draws[0], draws[1])  # random in training
+    # the fraction of inputs the mask drops is p: probe with one input at a time through A alone
+    single = LoRALinear(1, 1, rank=1, alpha=1.0, dropout=0.25)
+    with torch.no_grad():
+        single.weight.zero_(), single.bias.zero_(), single.lora_A.fill_(1.0), single.lora_B.fill_(1.0)
+    outs = single.train()(torch.ones(20000, 1))
+    assert abs((outs == 0).float().mean().item() - 0.25) < 0.015
+    assert torch.allclose(outs[outs != 0], torch.tensor(1 / 0.75))

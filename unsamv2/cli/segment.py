@@ -4,9 +4,11 @@
     unsamv2 segment IMAGE --whole --granularity 0.5 --out DIR
     unsamv2 segment-video FRAMES_DIR --point X,Y --granularity 0.3 --out DIR
 
-Real use needs weights: ``--checkpoint`` (a SAM-2.1 or UnSAMv2 checkpoint, matching ``--config``,
-default ``sam2.1_hiera_s``) and/or ``--adapter`` (our safetensors adapter). ``--config tiny``
-without weights runs a random tiny model: a smoke test of the pipeline, not a segmentation.
+With no model flags the shipped UnSAMv2 runs: the pretrained base (``--config base``, a small
+SAM-2 trained on procedural scenes) with the shipped adapter — it segments scenes like the
+procedural ones, not natural photographs. For real images give ``--config sam2.1_hiera_s``
+(or _t/_b+/_l) with ``--checkpoint`` (a SAM-2.1 or UnSAMv2 checkpoint) and/or ``--adapter``.
+``--config tiny`` without weights runs a random tiny model: a smoke test, not a segmentation.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import json
 import sys
 from typing import Any
 
-DEFAULT_CONFIG = "sam2.1_hiera_s"
+DEFAULT_CONFIG = "base"
 
 
 def _point(text: str) -> tuple[float, float]:
@@ -28,10 +30,10 @@ def _point(text: str) -> tuple[float, float]:
 
 
 def _model_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("model (real use needs --checkpoint and/or --adapter)")
+    group = parser.add_argument_group("model (default: the shipped base with the shipped adapter)")
     group.add_argument("--config", default=None,
-                       help=f"SAM-2 config name (sam2.1_hiera_t/_s/_b+/_l), a YAML path, or 'tiny' "
-                            f"(random-weight smoke test); default {DEFAULT_CONFIG} with a checkpoint")
+                       help="'base' (the shipped base, default), a SAM-2 config name (sam2.1_hiera_t/_s/_b+/_l) "
+                            "with --checkpoint, a YAML path, or 'tiny' (random-weight smoke test)")
     group.add_argument("--checkpoint", default=None, help="SAM-2.1 or UnSAMv2 checkpoint (.pt, local or s3://)")
     group.add_argument("--adapter", default=None, help="UnSAMv2 adapter (.safetensors, local or s3://)")
     group.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
@@ -74,14 +76,19 @@ def load_model(args: argparse.Namespace) -> Any:
     from unsamv2.errors import InputError
     from unsamv2.model import build_model
 
+    from unsamv2.model.build import SHIPPED_ADAPTER, shipped_weights
+
     config = args.config or DEFAULT_CONFIG
-    if args.checkpoint is None and config != "tiny":
+    adapter = args.adapter
+    if args.checkpoint is None and config not in ("tiny", "base"):
         raise InputError(f"--config {config} needs weights: give --checkpoint (a SAM-2.1 or UnSAMv2 "
-                         "checkpoint) and optionally --adapter; for a smoke test use --config tiny.")
-    if args.checkpoint is None and args.adapter is None:
+                         "checkpoint) and optionally --adapter; or use the shipped --config base.")
+    if config == "base" and args.checkpoint is None and adapter is None:
+        adapter = shipped_weights(SHIPPED_ADAPTER)
+    if config == "tiny" and args.checkpoint is None and adapter is None:
         print("unsamv2: warning: --config tiny with random weights — a smoke test of the pipeline, "
               "the masks mean nothing; give --checkpoint/--adapter for real use.", file=sys.stderr)
-    return build_model(config, checkpoint=args.checkpoint, adapter=args.adapter, device=args.device)
+    return build_model(config, checkpoint=args.checkpoint, adapter=adapter, device=args.device)
 
 
 def _clicks(args: argparse.Namespace) -> tuple[Any, Any]:

@@ -11,18 +11,19 @@ from typing import Any
 # the --config-file values and the TrainConfig defaults.
 _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--split", "split_uri", str, "folder with split.parquet (default: TABLE/stats)"),
-    ("--config", "model_config", str, "model config: tiny, sam2.1_hiera_s, ... or a YAML path (default tiny)"),
+    ("--config", "model_config", str, "model config: base (the shipped pretrained base, default), sam2.1_hiera_s, ..., tiny, or a YAML path"),
     ("--checkpoint", "base_checkpoint", str, "SAM-2.1 / UnSAMv2 checkpoint to start from (local or s3://)"),
     ("--adapter", "init_adapter", str, "adapter file to start from"),
     ("--trainable", "trainable", str, "adapter (the paper, default) or full (every weight; the tiny demo model)"),
     ("--steps", "max_steps", int, "optimizer steps (default 1000)"),
     ("--warmup-steps", "warmup_steps", int, "steps of linear lr warm-up before the cosine (default 0)"),
-    ("--batch-size", "batch_size", int, "images per step and worker (default 2)"),
+    ("--batch-size", "batch_size", int, "images per step and worker (default 4, the reference's effective batch)"),
     ("--max-masks", "max_masks_per_image", int, "masks sampled per image (default 30)"),
     ("--clicks", "correction_clicks", int, "correction clicks after the first (default 3)"),
     ("--lr", "lr", float, "peak learning rate (default 1e-4)"),
     ("--min-lr", "min_lr", float, "final learning rate of the cosine (default 1e-5)"),
     ("--weight-decay", "weight_decay", float, "AdamW weight decay (default 1e-5)"),
+    ("--grad-clip", "grad_clip", float, "clip the gradients' global L2 norm (default 0: off)"),
     ("--seed", "seed", int, "seed of data order, augmentation, clicks and dropout (default 0)"),
     ("--device", "device", str, "auto (default), cpu or cuda"),
     ("--precision", "precision", str, "auto (bf16 on CUDA, default), fp32 or bf16"),
@@ -40,7 +41,8 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
 PRETRAIN_DEFAULTS: dict[str, Any] = {
     "objective": "sam2", "trainable": "full", "model_config": "base", "use_split": False,
     "max_steps": 1200, "warmup_steps": 60, "batch_size": 4, "max_masks_per_image": 16,
-    "correction_clicks": 2, "lr": 5e-4, "min_lr": 1e-5, "weight_decay": 1e-4, "checkpoint_every": 100,
+    "correction_clicks": 2, "lr": 4e-4, "min_lr": 1e-5, "weight_decay": 1e-4, "grad_clip": 0.1,
+    "checkpoint_every": 100,
 }
 
 

@@ -58,3 +58,28 @@ class Sam2Baseline:
                           mask_input: np.ndarray | None = None) -> Prediction:
         """SAM-2 with ``multimask_output=True``: masks (3, H, W) bool, iou (3,), low_res (3, S, S)."""
         return self._predict(point_coords, point_labels, mask_input, multimask=True)
+
+
+class Sam2AutomaticMasks:
+    """SAM-2's own automatic mask generator (``sam2.automatic_mask_generator``) as a
+    :class:`~unsamv2.eval.protocols.MaskGenerator`: the whole-image baseline of AR.
+
+    SAM-2 has no dial, so it runs once per image whatever g are asked for; its records are
+    returned once, tagged with the last requested g (AR pools over g). ``options`` are
+    ``SAM2AutomaticMaskGenerator`` keyword arguments (``points_per_side``, ``pred_iou_thresh``,
+    ``stability_score_thresh``, ``use_m2m`` ...).
+    """
+
+    def __init__(self, sam2_model: Any, **options: Any) -> None:
+        from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
+
+        self.generator = SAM2AutomaticMaskGenerator(sam2_model, output_mode="coco_rle", **options)
+        size = int(sam2_model.image_size)
+        self.generator.predictor._bb_feat_sizes = [(size // s, size // s) for s in (4, 8, 16)]
+
+    def generate(self, image: np.ndarray, granularity: Any = (1.0,)) -> list[dict[str, Any]]:
+        """Mask records of ``image`` (H, W, 3) uint8: COCO RLE ``segmentation``, ``predicted_iou``,
+        ``granularity`` (the last of ``granularity``)."""
+        g = float(list(granularity)[-1])
+        return [{"segmentation": r["segmentation"], "predicted_iou": float(r["predicted_iou"]),
+                 "granularity": g} for r in self.generator.generate(image)]

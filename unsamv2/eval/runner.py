@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -139,8 +139,10 @@ class _Evaluation:
         return self.baseline if self.baseline is not None else (
             self.predictor if hasattr(self.predictor, "predict_multimask") else None)
 
-    def run(self, dataset: EvalDataset, progress: bool) -> tuple[Any, list[dict[str, Any]], list[Any]]:
-        """Evaluate one dataset; returns its DatasetReport, per-object rows and gallery items."""
+    def run(self, dataset: EvalDataset, progress: bool,
+            on_image: Callable[[], None] | None = None) -> tuple[Any, list[dict[str, Any]], list[Any]]:
+        """Evaluate one dataset; returns its DatasetReport, per-object rows and gallery items;
+        ``on_image()`` after each image."""
         cfg = self.config
         target = cfg.target_iou if cfg.target_iou is not None else target_iou_for(dataset.kind)
         settings = LoopSettings(target_iou=target, max_clicks=cfg.max_clicks, mask_feedback=cfg.mask_feedback)
@@ -151,6 +153,8 @@ class _Evaluation:
                 self._interactive(dataset.name, sample, settings, acc)
                 self._whole_image(sample, acc)
                 bar.update(1)
+                if on_image is not None:
+                    on_image()
         whole = None
         if self.generator is not None and cfg.whole_image:
             whole = ({"images": acc.gt_images, "annotations": acc.gt_anns}, acc.dets, acc.whole_seconds)
@@ -205,6 +209,7 @@ def evaluate(
     checkpoint: str = "",
     progress: bool = True,
     run_id: str | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> EvalReport:
     """Run the evaluation protocol and return the report.
 
@@ -212,7 +217,9 @@ def evaluate(
     policies run); ``baseline``: a :class:`~unsamv2.eval.protocols.MultimaskPredictor` for the
     ``sam2-*`` policies (default: ``predictor`` if it has ``predict_multimask``); ``generator``: a
     :class:`~unsamv2.eval.protocols.MaskGenerator` for whole-image AR (skipped when None);
-    ``checkpoint``: URI of the evaluated weights, hashed into the report.
+    ``checkpoint``: URI of the evaluated weights, hashed into the report; ``on_progress(done,
+    total)``: images evaluated so far over all datasets, after each image (e.g. a Prefect progress
+    artifact).
     """
     config = config or EvalConfig()
     if not isinstance(datasets, Sequence):
@@ -220,8 +227,15 @@ def evaluate(
     runner = _Evaluation(config, predictor, baseline, generator)
     created = datetime.now(timezone.utc)
     reports, rows, gallery = [], [], []
+    total, done = sum(len(ds) for ds in datasets), [0]
+
+    def on_image() -> None:
+        done[0] += 1
+        if on_progress is not None:
+            on_progress(done[0], total)
+
     for ds in datasets:
-        rep, ds_rows, ds_gallery = runner.run(ds, progress)
+        rep, ds_rows, ds_gallery = runner.run(ds, progress, on_image)
         reports.append(rep)
         rows += ds_rows
         gallery += ds_gallery

@@ -2,8 +2,11 @@
 
 ``config`` may be
 
+- ``"base"``: the shipped base (``unsamv2/configs/base.yaml``): a small SAM-2 pretrained by
+  ``unsamv2 pretrain`` on procedural scenes; its weights ship in the package
+  (``unsamv2/weights/base_sam2.pt``) and load when no checkpoint is given. The embedded default.
 - ``"tiny"``: our bundled small config (``unsamv2/configs/tiny.yaml``, 256-px input, random
-  weights; for tests, demos and CPU smoke runs only),
+  weights; for tests and CPU smoke runs only),
 - a SAM-2 config name: ``sam2.1_hiera_t``, ``sam2.1_hiera_s``, ``sam2.1_hiera_b+``,
   ``sam2.1_hiera_l`` (or the SAM-2.0 ``sam2_hiera_*`` names), read from the ``sam2`` package,
 - a YAML file (local path or s3:// URI) in the ``sam2`` package's format (a ``model:`` section),
@@ -33,6 +36,25 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BUNDLED_CONFIGS = ("tiny", "base")
+DEFAULT_CONFIG = "base"
+SHIPPED_BASE = "base_sam2.pt"  # unsamv2/weights/: the base's SAM-2 weights, {"model": state_dict}
+SHIPPED_ADAPTER = "base_unsamv2_adapter.safetensors"  # the miniature comparison's UnSAMv2 adapter
+
+
+def shipped_weights(name: str) -> str:
+    """Path of a weights file shipped in the package (``SHIPPED_BASE`` or ``SHIPPED_ADAPTER``)."""
+    path = resources.files("unsamv2").joinpath("weights", name)
+    if not path.is_file():
+        raise InputError(f"the shipped weights file unsamv2/weights/{name} is missing from this install; "
+                         "reinstall unsamv2 or give --checkpoint / --adapter.")
+    return str(path)
+
+
+def default_checkpoint(config: str, checkpoint: str | None, pretrained: bool = True) -> str | None:
+    """``checkpoint``, or the shipped base weights for config ``"base"`` when none is given."""
+    if checkpoint is None and config == "base" and pretrained:
+        return shipped_weights(SHIPPED_BASE)
+    return checkpoint
 SAM2_CONFIG_NAMES = ("sam2.1_hiera_t", "sam2.1_hiera_s", "sam2.1_hiera_b+", "sam2.1_hiera_l",
                      "sam2_hiera_t", "sam2_hiera_s", "sam2_hiera_b+", "sam2_hiera_l")
 _NAME = re.compile(r"^(sam2(?:\.1)?)_hiera_(t|s|b\+|l)$")
@@ -121,12 +143,13 @@ def _seeded(seed: int | None) -> Iterator[None]:
         yield
 
 
-def build_model(config: str = "tiny", checkpoint: str | None = None, adapter: str | None = None,
+def build_model(config: str = DEFAULT_CONFIG, checkpoint: str | None = None, adapter: str | None = None,
                 device: str = "cpu", seed: int | None = None, **overrides: Any) -> UnSAMv2Model:
     """Build an :class:`UnSAMv2Model` in eval mode with SAM-2 frozen and the adapter trainable.
 
     config: see the module docstring. checkpoint: a SAM-2.1 checkpoint, an official UnSAMv2
-    checkpoint, or one saved from this model (``{"model": state_dict}``; local path or s3://),
+    checkpoint, or one saved from this model (``{"model": state_dict}``; local path or s3://;
+    default for ``"base"``: the shipped weights),
     loaded strictly with ``torch.load(weights_only=True)``; a plain SAM-2 checkpoint leaves the
     adapter at its initialisation. adapter: our safetensors adapter file, loaded after the
     checkpoint. seed: initialise the weights from this seed without touching the global RNG
@@ -141,6 +164,7 @@ def build_model(config: str = "tiny", checkpoint: str | None = None, adapter: st
     from unsamv2.model.checkpoint import load_checkpoint
 
     dev = _device(device)
+    checkpoint = default_checkpoint(config, checkpoint)
     if seed is None and config == "tiny" and checkpoint is None:
         seed = 0
     try:
@@ -166,12 +190,14 @@ def build_model(config: str = "tiny", checkpoint: str | None = None, adapter: st
     return model.to(dev).eval()
 
 
-def build_sam2(config: str, checkpoint: str | None = None, device: str = "cpu", seed: int | None = None) -> Any:
+def build_sam2(config: str = DEFAULT_CONFIG, checkpoint: str | None = None, device: str = "cpu",
+               seed: int | None = None, pretrained: bool = True) -> Any:
     """A plain SAM-2 model (``SAM2Base``, the baseline) from the same configs and checkpoints.
 
     An UnSAMv2 checkpoint may be given: its SAM-2 part (the frozen weights) is loaded, the
-    adapter tensors are ignored. seed: initialise the weights from this seed without touching
-    the global RNG (default: the global RNG).
+    adapter tensors are ignored. Config ``"base"`` without checkpoint loads the shipped weights
+    unless ``pretrained=False`` (random weights: base pretraining starts there). seed:
+    initialise the weights from this seed without touching the global RNG (default: the global RNG).
     """
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
@@ -185,6 +211,7 @@ def build_sam2(config: str, checkpoint: str | None = None, device: str = "cpu", 
     )
 
     dev = _device(device)
+    checkpoint = default_checkpoint(config, checkpoint, pretrained)
     cfg = OmegaConf.create(_config_text(config))
     cfg.model._target_ = "sam2.modeling.sam2_base.SAM2Base"
     for key in ("lora_rank", "fourier_dim", "temperature"):

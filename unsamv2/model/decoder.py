@@ -79,7 +79,7 @@ class GranularityMaskDecoder(MaskDecoder):
                 raise ValueError(f"{image_embeddings.shape[0]} image embeddings for {batch} prompts")
             src = image_embeddings
         src = src + dense_prompt_embeddings
-        pos_src = torch.repeat_interleave(image_pe, batch, dim=0)
+        pos_src = image_pe.expand(batch, -1, -1, -1)  # the same for every prompt: a view, no copy
         b, c, h, w = src.shape
 
         hs, src = self.transformer(src, pos_src, tokens)

@@ -48,9 +48,15 @@ class LoRALinear(nn.Linear):
         return layer
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.training and isinstance(self.lora_dropout, nn.Dropout):
-            update = self.lora_dropout(x) @ self.lora_A.T @ self.lora_B.T
-            return F.linear(x, self.weight, self.bias) + update * self.scaling
+        if self.training and isinstance(self.lora_dropout, nn.Dropout) and self.lora_dropout.p > 0:
+            # dropout(x) @ A^T with the same distribution as nn.Dropout (each input kept with
+            # probability 1 - p, scaled by 1 / (1 - p)), but the keep mask is one uniform draw and
+            # one comparison, and the 1 / (1 - p) scale rides on the small A instead of on every
+            # element of x (the decoder's repeated image tokens make x large).
+            p = self.lora_dropout.p
+            kept = torch.where(torch.rand(x.shape, device=x.device) >= p, x, 0.0)
+            update = kept @ (self.lora_A.T * (self.scaling / (1.0 - p))) @ self.lora_B.T
+            return F.linear(x, self.weight, self.bias) + update
         # Without dropout the update is linear in x: fold it into the weight (one matmul over
         # the, possibly many, image tokens instead of three). Same result up to float rounding.
         merged = self.weight + (self.lora_B @ self.lora_A) * self.scaling

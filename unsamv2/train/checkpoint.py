@@ -173,6 +173,8 @@ def load_trained_model(uri: str, device: str = "cpu") -> Any:
 
     meta = json.loads(storage.read_text(storage.join(uri, META_FILE)))
     config = meta["config"]
+    if config.get("objective") == "sam2":  # a pretrained base: its SAM-2 weights, the adapter at its init
+        return build_model(config["model_config"], checkpoint=storage.join(uri, SAM2_FILE), device=device)
     model = build_model(config["model_config"], checkpoint=config.get("base_checkpoint"), device="cpu")
     load_weights(model, uri)
     return model.to(device).eval()

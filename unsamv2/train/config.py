@@ -3,7 +3,8 @@
 Defaults are the paper's recipe (the official ``unsamv2_small_training.yaml``): up to 30 masks per
 image, 1 + 3 clicks, focal x20 + dice x1 + IoU-L1 x1 + object-score x1, AdamW with a cosine lr
 1e-4 -> 1e-5 and weight decay 1e-5, bf16 autocast on CUDA, flip / affine (25 deg, shear 20) /
-colour jitter / grayscale augmentation, batch of 2 images per worker, adapter-only training.
+colour jitter / grayscale augmentation, adapter-only training, and 4 images per step (the
+reference's effective batch: 2 per GPU x 2 GPUs; with W DDP workers give ``batch_size`` 4 / W).
 Every bad value raises :class:`~unsamv2.errors.InputError` with one sentence.
 
 The config is plain data: :meth:`TrainConfig.to_dict` / :meth:`TrainConfig.from_dict` round-trip
@@ -69,8 +70,9 @@ class TrainConfig:
     human masks; ``human_image_root`` defaults to the JSON's folder) mixed in as
     ``human_fraction`` of the images.
     Model: ``model_config`` / ``base_checkpoint`` / ``init_adapter`` as for
-    :func:`unsamv2.model.build_model`; ``trainable`` "adapter" (the paper) or "full" (everything,
-    for the random-weight tiny model of the embedded default).
+    :func:`unsamv2.model.build_model` (default: the shipped pretrained ``base``);
+    ``trainable`` "adapter" (the paper: only the granularity module trains) or "full" (every weight).
+    ``grad_clip`` > 0 clips the gradients' global L2 norm (SAM-2's training uses 0.1; 0 is off).
     Schedule: ``max_steps`` optimizer steps, each of ``batch_size`` images per worker; the lr
     rises linearly over ``warmup_steps`` (0: none, the paper's recipe), then follows the cosine.
     Objective: ``"unsamv2"`` trains an UnSAMv2 model at each mask's g (the paper);
@@ -86,19 +88,20 @@ class TrainConfig:
     human_coco_uri: str | None = None
     human_image_root: str | None = None
     human_fraction: float = 0.0
-    model_config: str = "tiny"
+    model_config: str = "base"
     base_checkpoint: str | None = None
     init_adapter: str | None = None
     trainable: str = "adapter"
     objective: str = "unsamv2"
     max_steps: int = 1000
     warmup_steps: int = 0
-    batch_size: int = 2
+    batch_size: int = 4
     max_masks_per_image: int = 30
     correction_clicks: int = 3
     lr: float = 1e-4
     min_lr: float = 1e-5
     weight_decay: float = 1e-5
+    grad_clip: float = 0.0
     focal_alpha: float = 0.25
     focal_gamma: float = 2.0
     weight_focal: float = 20.0
@@ -137,7 +140,7 @@ class TrainConfig:
                 raise InputError(f"TrainConfig.{name} must be a positive number, got {getattr(self, name)!r}.")
         if self.min_lr > self.lr:
             raise InputError(f"TrainConfig.min_lr ({self.min_lr}) must not exceed lr ({self.lr}).")
-        for name in ("weight_decay", "focal_gamma", "weight_focal", "weight_dice", "weight_iou", "weight_object"):
+        for name in ("grad_clip", "weight_decay", "focal_gamma", "weight_focal", "weight_dice", "weight_iou", "weight_object"):
             if not _finite(getattr(self, name)) or getattr(self, name) < 0:
                 raise InputError(f"TrainConfig.{name} must be a number >= 0, got {getattr(self, name)!r}.")
         _fraction("focal_alpha", self.focal_alpha)

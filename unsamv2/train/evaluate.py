@@ -10,7 +10,7 @@ protocol, metrics and report files are :mod:`unsamv2.eval`'s (:func:`unsamv2.eva
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -52,7 +52,8 @@ def evaluate_checkpoint(checkpoint_uri: str, out_uri: str, *, scenes: str | None
                         whole_image: bool = False, points_per_side: int = 16, max_clicks: int = 20,
                         max_objects: int | None = None, probe: bool = True, history_uri: str | None = None,
                         device: str = "cpu", progress: bool = False, model_name: str = "",
-                        baseline_checkpoint: str | None = None) -> dict[str, Any]:
+                        baseline_checkpoint: str | None = None,
+                        on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Evaluate the checkpoint folder ``checkpoint_uri`` (from :func:`unsamv2.train.train`).
 
     Writes the evaluation report (JSON, Markdown, HTML, plots) and ``probe.json`` under
@@ -60,6 +61,7 @@ def evaluate_checkpoint(checkpoint_uri: str, out_uri: str, *, scenes: str | None
     probe on the scenes); with ``history_uri``, compares with the history there and appends the run.
     The ``sam2-single`` / ``sam2-best3`` policies run plain SAM-2 built from the checkpoint's model
     config and ``baseline_checkpoint`` (default: the base checkpoint the adapter was trained on).
+    ``on_progress(done, total)``: evaluated images so far (see :func:`unsamv2.eval.evaluate`).
     Returns ``{"run_id", "files": {kind: uri}, "metrics": {"<dataset>/<metric>": value},
     "probe": {...}, "verdict": str | None}``.
     """
@@ -73,10 +75,12 @@ def evaluate_checkpoint(checkpoint_uri: str, out_uri: str, *, scenes: str | None
     predictor = UnSAMv2Predictor(model)
     generator = UnSAMv2MaskGenerator(model, points_per_side=points_per_side, predictor=predictor) if whole_image else None
     meta = json.loads(storage.read_text(storage.join(checkpoint_uri, META_FILE)))
+    if meta["config"].get("objective") == "sam2" and baseline_checkpoint is None:
+        baseline_checkpoint = _weights_file(checkpoint_uri)  # a pretrained base is its own baseline
     baseline = _baseline(config, meta["config"], baseline_checkpoint, device)
     report = evaluate(predictor, benchmark_datasets(scenes, datasets, max_objects), config, baseline=baseline,
                       generator=generator, model=model_name or _model_name(meta),
-                      checkpoint=_weights_file(checkpoint_uri), progress=progress)
+                      checkpoint=_weights_file(checkpoint_uri), progress=progress, on_progress=on_progress)
     verdict = None
     if history_uri:
         from unsamv2.eval import append_history, check_regressions
@@ -101,10 +105,13 @@ def resolve_device(device: str) -> str:
 
 def _weights_file(checkpoint_uri: str) -> str:
     """The checkpoint's full weights (full mode) or its adapter file: what the report hashes."""
-    from unsamv2.train.checkpoint import ADAPTER_FILE, MODEL_FILE
+    from unsamv2.train.checkpoint import ADAPTER_FILE, MODEL_FILE, SAM2_FILE
 
-    weights = storage.join(checkpoint_uri, MODEL_FILE)
-    return weights if storage.exists(weights) else storage.join(checkpoint_uri, ADAPTER_FILE)
+    for name in (MODEL_FILE, SAM2_FILE):
+        weights = storage.join(checkpoint_uri, name)
+        if storage.exists(weights):
+            return weights
+    return storage.join(checkpoint_uri, ADAPTER_FILE)
 
 
 def _baseline(config: Any, trained: dict[str, Any], baseline_checkpoint: str | None, device: str) -> Any:

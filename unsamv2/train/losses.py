@@ -69,8 +69,12 @@ def sigmoid_focal_loss(logits: Tensor, targets: Tensor, alpha: float = 0.25, gam
     """(N, H, W) logits and {0, 1} targets -> (N,) focal loss averaged over pixels
     ((N, M, H, W) and same-shape targets -> (N, M)).
 
-    ``alpha < 0`` disables the class weighting.
+    ``alpha < 0`` disables the class weighting. Targets broadcast against the logits; bool
+    targets take a shorter, equal formulation (fewer passes over the pixels, see
+    :func:`_binary_focal`).
     """
+    if targets.dtype == torch.bool:
+        return _binary_focal(logits, targets, alpha, gamma).flatten(-2).mean(dim=-1)
     targets = targets.to(logits.dtype)
     prob = logits.sigmoid()
     ce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
@@ -81,12 +85,25 @@ def sigmoid_focal_loss(logits: Tensor, targets: Tensor, alpha: float = 0.25, gam
     return loss.flatten(-2).mean(dim=-1)
 
 
+def _binary_focal(logits: Tensor, targets: Tensor, alpha: float, gamma: float) -> Tensor:
+    """Per-pixel focal loss for bool targets: with the signed logit ``z = x (2t - 1)``,
+    ``ce = softplus(-z)`` and ``1 - p_t = sigmoid(-z)``, so the loss is
+    ``alpha_t * softplus(-z) * sigmoid(-z) ** gamma`` (the same values as the textbook form)."""
+    neg = logits * (1 - 2 * targets.to(logits.dtype))  # -z
+    modulation = torch.sigmoid(neg)
+    modulation = modulation * modulation if gamma == 2 else modulation ** gamma
+    loss = F.softplus(neg, threshold=50) * modulation
+    if alpha >= 0:
+        loss = loss * torch.where(targets, alpha, 1 - alpha).to(logits.dtype)
+    return loss
+
+
 def dice_loss(logits: Tensor, targets: Tensor) -> Tensor:
     """(N, [M,] H, W) logits and same-shape {0, 1} targets -> (N, [M]) soft dice loss (smoothing 1)."""
     prob = logits.sigmoid().flatten(-2)
     targets = targets.to(logits.dtype).flatten(-2)
     numerator = 2 * (prob * targets).sum(dim=-1)
-    denominator = prob.sum(dim=-1) + targets.sum(dim=-1)
+    denominator = prob.sum(dim=-1) + targets.sum(dim=-1)  # targets may broadcast over M
     return 1 - (numerator + 1) / (denominator + 1)
 
 
@@ -142,7 +159,7 @@ def step_mask_losses(step: StepPrediction, targets: Tensor, weights: LossWeights
     if logits.ndim == 3:
         return (sigmoid_focal_loss(logits, targets, weights.focal_alpha, weights.focal_gamma),
                 dice_loss(logits, targets), iou_l1_loss(logits, targets, step.iou_pred))
-    expanded = targets[:, None].expand_as(logits)
+    expanded = targets[:, None]  # broadcast over the M masks
     focal = sigmoid_focal_loss(logits, expanded, weights.focal_alpha, weights.focal_gamma)  # (N, M)
     dice = dice_loss(logits, expanded)
     iou = iou_l1_loss(logits, expanded, step.iou_pred)

@@ -70,3 +70,42 @@ def granularity_probe(predictor: Any, *, scenes: int = 8, seed: int = 1000, size
                 for lv in sorted(set(levels.tolist()))}
     return ProbeResult(len(rows), float(gt.mean()), {f"{g:g}": float(v) for g, v in zip(gs, means, strict=True)},
                        gs[best], float(means[best]), by_level)
+
+
+@dataclass(frozen=True)
+class Sam2ProbeResult:
+    """SAM-2's mean IoU after one click (the protocol's first click), per ``kind`` ("object":
+    level 0, "part": level 1): ``single`` (``multimask_output=False``), ``best3`` (the best of
+    the 3 multimask outputs against the ground truth) and ``chosen3`` (the multimask output with
+    the highest predicted IoU); ``n`` regions each."""
+
+    results: dict[str, dict[str, float]]
+
+
+def sam2_first_click_probe(baseline: Any, *, scenes: int = 32, seed: int = 1000, size: int = 256,
+                           min_area: int = 64) -> Sam2ProbeResult:
+    """One click per object (level 0) and part (level 1) of ``scenes`` procedural scenes, decoded
+    by a SAM-2 baseline (:class:`unsamv2.eval.baselines.Sam2Baseline`) in single- and
+    multimask mode; see :class:`Sam2ProbeResult`."""
+    from unsamv2.eval.interactive import ClickSession, mask_iou
+    from unsamv2.scenes import iter_scenes
+
+    rows: dict[str, list[tuple[float, float, float]]] = {"object": [], "part": []}
+    for scene in iter_scenes(scenes, seed, size):
+        baseline.set_image(scene.image)
+        for node in scene.nodes:
+            if node.area < min_area or node.level > 1:
+                continue
+            points, labels = ClickSession(node.mask).click(None)
+            single = baseline.predict_single(points, labels)[0][0]
+            masks, iou, _ = baseline.predict_multimask(points, labels)
+            ious = [mask_iou(node.mask, m) for m in masks]
+            rows["object" if node.level == 0 else "part"].append(
+                (mask_iou(node.mask, single), max(ious), ious[int(np.argmax(iou))]))
+    results = {}
+    for kind, values in rows.items():
+        arr = np.array(values, dtype=np.float64).reshape(-1, 3)
+        means = arr.mean(axis=0) if len(arr) else np.full(3, np.nan)
+        results[kind] = {"n": float(len(arr)), "single": float(means[0]), "best3": float(means[1]),
+                         "chosen3": float(means[2])}
+    return Sam2ProbeResult(results)

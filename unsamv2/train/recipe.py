@@ -154,7 +154,7 @@ def _setup(config: TrainConfig, resume: bool | str) -> _Run:
         from unsamv2.train.sam2_loop import Sam2ClickLoop
 
         model = build_sam2(config.model_config, checkpoint=config.base_checkpoint, device=str(device),
-                           seed=derive_seed(config.seed, 0))
+                           seed=derive_seed(config.seed, 0), pretrained=False)
         model.requires_grad_(True)
         loop = Sam2ClickLoop(model, config.correction_clicks)
     else:
@@ -299,6 +299,9 @@ def _train_step(run: _Run, batch: Any) -> dict[str, float]:
     losses = interactive_loss(steps, batch.masks, num_objects, loss_weights(cfg))
     run.optimizer.zero_grad(set_to_none=True)
     losses["total"].backward()
+    if cfg.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_([p for group in run.optimizer.param_groups for p in group["params"]],
+                                       cfg.grad_clip)
     run.optimizer.step()
     run.scheduler.step()
     run.masks_seen += batch.num_objects
