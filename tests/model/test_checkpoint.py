@@ -167,3 +167,25 @@ def test_yaml_path_with_the_official_extra_keys_builds(tmp_path):
         bad = tmp_path / "bad.yaml"
         bad.write_text("trainer: {}\n")
         build_model(str(bad))
+
+
+@pytest.mark.parametrize("target", ["builtins.open", "os.system", "subprocess.Popen", "sam2.build_sam.build_sam2",
+                                    "torch.load", "${oc.env:HOME}"])
+def test_config_that_names_code_is_refused_before_anything_runs(tmp_path, target):
+    """A config is data: a _target_ that is not a model class is refused with one sentence and
+    nothing is instantiated (the file the payload would create never appears)."""
+    import yaml
+
+    from unsamv2.errors import InputError
+    from unsamv2.model import build_model, build_sam2
+    from unsamv2.model.build import _config_text
+
+    victim = tmp_path / "pwned"
+    cfg = yaml.safe_load(_config_text("tiny"))
+    cfg["model"]["memory_encoder"]["fuser"]["payload"] = {"_target_": target, "file": str(victim), "mode": "w"}
+    path = tmp_path / "evil.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    for build in (build_model, build_sam2):
+        with pytest.raises(InputError, match="not a model class"):
+            build(str(path))
+    assert not victim.exists()

@@ -137,3 +137,18 @@ def test_checkpoints_on_s3_and_resume_from_there(scene_table, s3_bucket):
     a = weights(load_trained_model(resumed.checkpoint_uri))
     b = weights(load_trained_model(straight.checkpoint_uri))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_checkpoint_refuses_a_model_config_changed_after_training(scene_table, tmp_path):
+    """A checkpoint records its model config's sha256: pointing it at another architecture (or
+    at code) by editing the YAML it names is refused."""
+    from unsamv2.model.build import _config_text
+
+    yaml_path = tmp_path / "model.yaml"
+    yaml_path.write_text(_config_text("tiny"))
+    result = train(small(scene_table, tmp_path / "run", model_config=str(yaml_path), max_steps=1,
+                         trainable="full", val_images=0))
+    load_trained_model(result.checkpoint_uri)  # unchanged: loads
+    yaml_path.write_text(_config_text("tiny").replace("num_maskmem: 7", "num_maskmem: 6"))
+    with pytest.raises(InputError, match="sha256 mismatch"):
+        load_trained_model(result.checkpoint_uri)

@@ -89,6 +89,64 @@ def _config_text(config: str) -> str:
                      "or a path to a SAM-2-format YAML file.")
 
 
+ALLOWED_TARGET_PREFIXES = ("sam2.modeling.", "unsamv2.model.", "torch.nn.")
+
+
+def check_model_section(model: Any, source: str) -> None:
+    """:func:`check_targets` on everything under a ``model:`` section except its own
+    ``_target_``, which :func:`build_model` / :func:`build_sam2` replace with their class."""
+    for key in model.keys():
+        if key != "_target_":
+            check_targets(model._get_node(key), source)
+
+
+def check_targets(node: Any, source: str) -> None:
+    """Refuse a config that would instantiate anything but model classes.
+
+    Every ``_target_`` in ``node`` (an OmegaConf container, walked without resolving) must name
+    an ``nn.Module`` subclass in ``sam2.modeling``, ``unsamv2.model`` or ``torch.nn``; a config
+    from a user or named by a checkpoint is data, never code (``builtins.open``, ``os.system``
+    ... are refused before anything is instantiated).
+    """
+    from omegaconf import DictConfig, ListConfig
+
+    if isinstance(node, DictConfig):
+        target = node._get_node("_target_") if "_target_" in node else None
+        if target is not None:
+            _check_target(str(target._value()), source)
+        for key in node.keys():
+            check_targets(node._get_node(key), source)
+    elif isinstance(node, ListConfig):
+        for index in range(len(node)):
+            check_targets(node._get_node(index), source)
+
+
+def _check_target(name: str, source: str) -> None:
+    import importlib
+
+    from torch import nn
+
+    module_name, _, attr = name.rpartition(".")
+    allowed = name.startswith(ALLOWED_TARGET_PREFIXES) and module_name and attr
+    obj = None
+    if allowed:
+        try:
+            obj = getattr(importlib.import_module(module_name), attr, None)
+        except ImportError:
+            obj = None
+    if not (isinstance(obj, type) and issubclass(obj, nn.Module)):
+        raise InputError(f"config {source} names _target_ {name!r}, which is not a model class of sam2.modeling, "
+                         "unsamv2.model or torch.nn; remove it (configs may only build models).")
+
+
+def config_sha256(config: str) -> str:
+    """sha256 of the YAML text a config name or path stands for (what a checkpoint records, so
+    that a registry cannot point a checkpoint at another architecture or at code)."""
+    import hashlib
+
+    return hashlib.sha256(_config_text(config).encode()).hexdigest()
+
+
 def model_config(config: str, **overrides: Any) -> Any:
     """The resolved ``model:`` section (an OmegaConf DictConfig) for :class:`UnSAMv2Model`."""
     from omegaconf import OmegaConf
@@ -100,6 +158,7 @@ def model_config(config: str, **overrides: Any) -> Any:
         raise InputError(f"cannot parse config {config}: {exc}; fix the YAML.") from exc
     if "model" not in cfg:
         raise InputError(f"config {config} has no 'model:' section; give a SAM-2-format YAML.")
+    check_model_section(cfg.model, config)
     cfg.model._target_ = MODEL_CLASS
     for key, value in {**UNSAMV2_FLAGS, **_video_postprocessing(), **overrides}.items():
         cfg.model[key] = value
@@ -213,6 +272,9 @@ def build_sam2(config: str = DEFAULT_CONFIG, checkpoint: str | None = None, devi
     dev = _device(device)
     checkpoint = default_checkpoint(config, checkpoint, pretrained)
     cfg = OmegaConf.create(_config_text(config))
+    if "model" not in cfg:
+        raise InputError(f"config {config} has no 'model:' section; give a SAM-2-format YAML.")
+    check_model_section(cfg.model, config)
     cfg.model._target_ = "sam2.modeling.sam2_base.SAM2Base"
     for key in ("lora_rank", "fourier_dim", "temperature"):
         cfg.model.pop(key, None)

@@ -171,8 +171,14 @@ def load_trained_model(uri: str, device: str = "cpu") -> Any:
     model config and base checkpoint, then :func:`load_weights`), in eval mode."""
     from unsamv2.model.build import build_model
 
+    from unsamv2.model.build import config_sha256
+
     meta = json.loads(storage.read_text(storage.join(uri, META_FILE)))
     config = meta["config"]
+    recorded = meta.get("model_config_sha256")
+    if recorded is not None and recorded != config_sha256(config["model_config"]):
+        raise InputError(f"{uri} was trained with another model config than {config['model_config']} holds now "
+                         "(sha256 mismatch); restore that config file or retrain.")
     if config.get("objective") == "sam2":  # a pretrained base: its SAM-2 weights, the adapter at its init
         return build_model(config["model_config"], checkpoint=storage.join(uri, SAM2_FILE), device=device)
     model = build_model(config["model_config"], checkpoint=config.get("base_checkpoint"), device="cpu")

@@ -29,6 +29,7 @@ import torch
 
 from unsamv2.data import storage
 from unsamv2.errors import InputError
+from unsamv2.model.build import config_sha256
 from unsamv2.train import dist
 from unsamv2.train.checkpoint import (
     latest_checkpoint,
@@ -361,6 +362,7 @@ def _checkpoint(run: _Run, metrics: dict[str, Any],
                  "masks_seen": run.masks_seen, "optimizer": run.optimizer.state_dict(),
                  "scheduler": run.scheduler.state_dict(), "rng": rngs}
         meta = {"step": run.step, "config": run.config.to_dict(), "config_hash": run.config.config_hash(),
+                "model_config_sha256": config_sha256(run.config.model_config),
                 "trainable": run.config.trainable, "world_size": run.world, "metrics": metrics}
         uri = save_checkpoint(step_dir(run.config.output_uri, run.step), run.model,
                               full_weights=run.config.trainable == "full", state=state, meta=meta,

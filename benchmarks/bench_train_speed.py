@@ -1,0 +1,98 @@
+"""Training throughput before / after, side by side in one run (issue: the method, shown working, item 7).
+
+Each side is a checkout of the project (``--before``: e.g. a ``git worktree`` of an older commit;
+the current checkout is "after"); both train the same model in ``adapter`` mode on the same mask
+table for ``--steps`` timed steps after one warm-up step, in fresh output folders, in child
+processes that import the library from their own checkout. The sides alternate ``--rounds``
+times and the best round of each is kept, so background load hits both alike.
+
+Shapes:
+
+- ``base``: the shipped base (256 px, decoder width 128), 4 images x 16 masks per step;
+- ``hiera-s``: SAM-2.1 Hiera-S shapes with random weights (1024 px, decoder width 256), 1 image x
+  8 masks per step (a 2-core CPU needs ~minutes per step at the recipe's 30 masks).
+
+Run: ``git worktree add /tmp/before <commit> && .venv/bin/python benchmarks/bench_train_speed.py
+--before /tmp/before --table runs/bench_comparison/mined_table [--steps 3] [--rounds 2] [--shapes base hiera-s]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CHILD = r"""
+import json, os, sys, time
+sys.path.insert(0, sys.argv[1])
+import torch
+from unsamv2.train import TrainConfig, train
+spec = json.loads(sys.argv[2])
+base = dict(table_uri=spec["table"], output_uri=spec["out"], use_split=False, trainable="adapter", device="cpu",
+            val_images=0, checkpoint_every=10_000, **spec["fields"])
+train(TrainConfig(max_steps=1, **base))
+start = time.perf_counter()
+result = train(TrainConfig(max_steps=1 + spec["steps"], **base), resume=True)
+print(json.dumps({"masks_per_second": result.masks_per_second, "seconds": result.seconds}))
+"""
+
+
+def shape_fields(shape: str, work: str) -> dict:
+    """TrainConfig fields of a shape (a random Hiera-S checkpoint is written once under ``work``)."""
+    if shape == "base":
+        from unsamv2.model.build import SHIPPED_BASE, shipped_weights
+
+        return {"model_config": str(ROOT / "unsamv2" / "configs" / "base.yaml"),
+                "base_checkpoint": shipped_weights(SHIPPED_BASE), "batch_size": 4, "max_masks_per_image": 16}
+    import torch
+
+    from unsamv2.model import build_sam2
+
+    path = os.path.join(work, "random-hiera-s.pt")
+    if not os.path.exists(path):
+        torch.save({"model": build_sam2("sam2.1_hiera_s", seed=0).state_dict()}, path)
+    return {"model_config": "sam2.1_hiera_s", "base_checkpoint": path, "batch_size": 1, "max_masks_per_image": 8}
+
+
+def measure(code: str, table: str, fields: dict, steps: int, work: str) -> float:
+    out = tempfile.mkdtemp(dir=work)
+    spec = json.dumps({"table": table, "out": out, "steps": steps, "fields": fields})
+    proc = subprocess.run([sys.executable, "-c", CHILD, code, spec], capture_output=True, text=True, check=False,
+                          env={**os.environ, "PYTHONPATH": code})
+    if proc.returncode:
+        raise SystemExit(f"training with {code} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])["masks_per_second"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", required=True, help="checkout of the code to compare against")
+    parser.add_argument("--table", required=True, help="mask table to train on")
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--shapes", nargs="+", default=["base", "hiera-s"])
+    parser.add_argument("--work", default="runs/bench_train_speed")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    os.makedirs(args.work, exist_ok=True)
+    results = {}
+    for shape in args.shapes:
+        fields = shape_fields(shape, args.work)
+        best = {"before": 0.0, "after": 0.0}
+        for _ in range(args.rounds):
+            for side, code in (("before", os.path.abspath(args.before)), ("after", str(ROOT))):
+                best[side] = max(best[side], measure(code, args.table, fields, args.steps, args.work))
+        results[shape] = {**best, "speedup": best["after"] / best["before"]}
+        print(f"{shape}: before {best['before']:.2f} masks/s, after {best['after']:.2f} masks/s, "
+              f"{results[shape]['speedup']:.2f}x", flush=True)
+    Path(args.work, "speed.json").write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
