@@ -4,7 +4,7 @@
    whose scenes are seed 1000, or for mining, seed 0) at 256 px, and their exact ground truth of
    every level as a mask table (``unsamv2 scenes`` + ``unsamv2 table import-coco``).
 2. ``unsamv2 pretrain`` with its defaults (SAM-2's supervised recipe on the ``base`` config)
-   for ``--steps`` steps, every 200th checkpoint kept.
+   for ``--steps`` steps, every checkpoint (each 250 steps) kept.
 3. Quality of every kept checkpoint on held-out scenes (seed 1000): SAM-2's mean IoU after one
    click (the protocol's first click) on objects (level 0) and parts (level 1), single-mask and
    best of 3 (:func:`unsamv2.train.probe.sam2_first_click_probe`); the learning curve
@@ -14,7 +14,7 @@
 
 Steps 1-2 are skipped when ``--run`` names a finished pretraining folder.
 
-Run: ``.venv/bin/python benchmarks/bench_pretrain.py [--out runs/bench_pretrain] [--steps 2400]
+Run: ``.venv/bin/python benchmarks/bench_pretrain.py [--out runs/bench_pretrain] [--steps 4000]
 [--scenes 4000] [--eval-scenes 32] [--run DIR] [--ship]``
 """
 
@@ -44,8 +44,8 @@ def pretrain(out: str, scenes: int, steps: int) -> tuple[str, float]:
         subprocess.run([*UNSAMV2, "table", "import-coco", os.path.join(data, "annotations.json"), table,
                         "--shard-size", "250"], check=True)
     started = time.perf_counter()
-    subprocess.run([*UNSAMV2, "pretrain", table, run, "--steps", str(steps), "--checkpoint-every", "200",
-                    "--keep-checkpoints", "0", "--resume"], check=True)
+    subprocess.run([*UNSAMV2, "pretrain", table, run, "--steps", str(steps), "--keep-checkpoints", "0", "--resume"],
+                   check=True)
     return run, time.perf_counter() - started
 
 
@@ -116,7 +116,7 @@ def ship(run: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/bench_pretrain")
-    parser.add_argument("--steps", type=int, default=2400)
+    parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--scenes", type=int, default=4000)
     parser.add_argument("--eval-scenes", type=int, default=32)
     parser.add_argument("--run", default=None, help="a finished pretraining folder (skips data and training)")

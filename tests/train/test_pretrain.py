@@ -56,3 +56,21 @@ def test_pretrain_runs_and_its_checkpoint_loads_everywhere(scene_table, tmp_path
     image = os.path.join(scene_table["images"], "scene_000.png")
     assert main(["segment", image, "--config", "tiny", "--checkpoint", result.model_uri, "--point", "40,40",
                  "--granularity", "0.5", "--out", str(tmp_path / "seg")]) == 0
+
+
+def test_box_prompts_are_sam2_mask_to_box_and_predict_one_mask():
+    from unsamv2.train.sam2_loop import box_prompts
+
+    targets = torch.zeros(2, 40, 50, dtype=torch.bool)
+    targets[0, 5:9, 10:21] = True  # rows 5..8, columns 10..20
+    points, labels = box_prompts(targets)
+    assert points[0].tolist() == [[10.0, 5.0], [20.0, 8.0]]
+    assert points[1].tolist() == [[0.0, 0.0], [49.0, 39.0]]  # empty target: the whole image
+    assert labels.tolist() == [[2, 3], [2, 3]]
+    model = build_sam2("tiny", seed=0).train()
+    size = model.image_size
+    big = torch.zeros(2, size, size, dtype=torch.bool)
+    big[:, 30:120, 40:200] = True
+    steps = Sam2ClickLoop(model, correction_clicks=1, box_prob=1.0)(
+        torch.randn(1, 3, size, size), big, torch.zeros(2), torch.tensor([2]), torch.Generator().manual_seed(0))
+    assert steps[0].logits.shape == (2, size, size)  # a box prompt is not multimask in SAM-2

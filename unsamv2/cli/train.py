@@ -19,6 +19,8 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--warmup-steps", "warmup_steps", int, "steps of linear lr warm-up before the cosine (default 0)"),
     ("--batch-size", "batch_size", int, "images per step and worker (default 4, the reference's effective batch)"),
     ("--max-masks", "max_masks_per_image", int, "masks sampled per image (default 30)"),
+    ("--box-prob", "box_prompt_prob", float, "pretrain: chance a step starts from boxes, not clicks (default 0.5)"),
+    ("--min-mask-area", "min_mask_area", float, "skip masks below this fraction of the image (default 0)"),
     ("--clicks", "correction_clicks", int, "correction clicks after the first (default 3)"),
     ("--lr", "lr", float, "peak learning rate (default 1e-4)"),
     ("--min-lr", "min_lr", float, "final learning rate of the cosine (default 1e-5)"),
@@ -40,9 +42,9 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
 # sized for the shipped base on a 2-core CPU. Flags and --config-file values override these.
 PRETRAIN_DEFAULTS: dict[str, Any] = {
     "objective": "sam2", "trainable": "full", "model_config": "base", "use_split": False,
-    "max_steps": 1200, "warmup_steps": 60, "batch_size": 4, "max_masks_per_image": 16,
-    "correction_clicks": 2, "lr": 4e-4, "min_lr": 1e-5, "weight_decay": 1e-4, "grad_clip": 0.1,
-    "checkpoint_every": 100,
+    "max_steps": 4000, "warmup_steps": 200, "batch_size": 4, "max_masks_per_image": 16,
+    "correction_clicks": 2, "box_prompt_prob": 0.5, "min_mask_area": 0.002, "lr": 1e-3, "min_lr": 1e-5,
+    "weight_decay": 1e-4, "grad_clip": 0.1, "checkpoint_every": 250,
 }
 
 

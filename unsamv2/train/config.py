@@ -72,6 +72,10 @@ class TrainConfig:
     Model: ``model_config`` / ``base_checkpoint`` / ``init_adapter`` as for
     :func:`unsamv2.model.build_model` (default: the shipped pretrained ``base``);
     ``trainable`` "adapter" (the paper: only the granularity module trains) or "full" (every weight).
+    ``box_prompt_prob``: base pretraining only, the chance that a step's first prompt is each
+    target's box instead of a click (SAM-2's recipe uses 0.5).
+    ``min_mask_area``: masks smaller than this fraction of the image are not sampled as targets
+    (0: every mask, the paper's recipe).
     ``grad_clip`` > 0 clips the gradients' global L2 norm (SAM-2's training uses 0.1; 0 is off).
     Schedule: ``max_steps`` optimizer steps, each of ``batch_size`` images per worker; the lr
     rises linearly over ``warmup_steps`` (0: none, the paper's recipe), then follows the cosine.
@@ -97,7 +101,9 @@ class TrainConfig:
     warmup_steps: int = 0
     batch_size: int = 4
     max_masks_per_image: int = 30
+    min_mask_area: float = 0.0
     correction_clicks: int = 3
+    box_prompt_prob: float = 0.0
     lr: float = 1e-4
     min_lr: float = 1e-5
     weight_decay: float = 1e-5
@@ -144,6 +150,11 @@ class TrainConfig:
             if not _finite(getattr(self, name)) or getattr(self, name) < 0:
                 raise InputError(f"TrainConfig.{name} must be a number >= 0, got {getattr(self, name)!r}.")
         _fraction("focal_alpha", self.focal_alpha)
+        _fraction("min_mask_area", self.min_mask_area)
+        _fraction("box_prompt_prob", self.box_prompt_prob)
+        if self.box_prompt_prob > 0 and self.objective != "sam2":
+            raise InputError("box_prompt_prob is part of SAM-2's base pretraining (objective 'sam2'); UnSAMv2 "
+                             "training prompts with clicks only.")
         _fraction("human_fraction", self.human_fraction)
         if self.human_fraction > 0 and not self.human_coco_uri:
             raise InputError("human_fraction > 0 needs human_coco_uri (a COCO-format annotations file).")

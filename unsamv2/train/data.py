@@ -86,12 +86,14 @@ def _seed_rng(*parts: int) -> np.random.Generator:
 class MaskTableStream:
     """An endless, seeded, resumable stream of :class:`TableRecord` from one mask table.
 
-    ``image_ids``: keep only these images (the train split), or None for every ok image.
+    ``image_ids``: keep only these images (the train split), or None for every ok image;
+    ``min_area``: masks smaller than this fraction of their image are not training targets.
     """
 
     def __init__(self, table_uri: str, *, image_ids: set[int] | None, seed: int, source: str = "mined",
-                 source_id: int = 0) -> None:
+                 source_id: int = 0, min_area: float = 0.0) -> None:
         self.table_uri, self.image_ids, self.seed = table_uri, image_ids, int(seed)
+        self.min_area = float(min_area)
         self.source, self.source_id = source, int(source_id)
         self.shards: list[ShardInfo] = list_complete_shards(table_uri)
         if not self.shards:
@@ -115,7 +117,8 @@ class MaskTableStream:
         return [records[i] for i in order]
 
     def _record(self, row: dict[str, Any]) -> TableRecord | None:
-        masks = [m for m in row["masks"] if m["granularity"] is not None]
+        smallest = self.min_area * int(row["height"]) * int(row["width"])
+        masks = [m for m in row["masks"] if m["granularity"] is not None and m["area"] >= smallest]
         if not masks:
             return None
         return TableRecord(int(row["image_id"]), row["image_uri"], int(row["height"]), int(row["width"]),

@@ -75,14 +75,15 @@ class TrainLoader:
                  human_table_uri: str | None = None) -> None:
         self.config, self.image_size, self.rank, self.world = config, int(image_size), rank, world
         train_ids, self.val_ids = read_train_ids(config)
-        self.mined = MaskTableStream(config.table_uri, image_ids=train_ids, seed=config.seed)
+        self.mined = MaskTableStream(config.table_uri, image_ids=train_ids, seed=config.seed,
+                                     min_area=config.min_mask_area)
         self.human = None
         if config.human_fraction > 0:
             if human_table_uri is None:
                 raise InputError("human_fraction > 0 needs the human-mask table; build it with "
                                  "unsamv2.train.supervision.human_mask_table().")
             self.human = MaskTableStream(human_table_uri, image_ids=None, seed=config.seed, source="human",
-                                         source_id=1)
+                                         source_id=1, min_area=config.min_mask_area)
 
     def _records(self, position: LoaderPosition) -> Iterator[tuple[TableRecord, int, LoaderPosition]]:
         """(record, its epoch, position after it)."""

@@ -157,7 +157,7 @@ def _setup(config: TrainConfig, resume: bool | str) -> _Run:
         model = build_sam2(config.model_config, checkpoint=config.base_checkpoint, device=str(device),
                            seed=derive_seed(config.seed, 0), pretrained=False)
         model.requires_grad_(True)
-        loop = Sam2ClickLoop(model, config.correction_clicks)
+        loop = Sam2ClickLoop(model, config.correction_clicks, box_prob=config.box_prompt_prob)
     else:
         model = build_model(config.model_config, checkpoint=config.base_checkpoint, adapter=config.init_adapter,
                             device=str(device))

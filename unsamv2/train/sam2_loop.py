@@ -4,8 +4,11 @@
 ``SAM2Base`` (no granularity module): embed the images (with gradients: every weight trains),
 then per object 1 + ``correction_clicks`` decoder steps:
 
-- click 1 is positive, uniform inside the target; its prediction is **multimask** (SAM-2's 3
-  multimask slots; ``multimask_max_pt_num`` = 1), every later step predicts one mask;
+- the first prompt is, for the whole batch, a box (the target's bounding box, SAM-2's corner
+  points with labels 2 / 3) with probability ``box_prob`` (SAM-2's
+  ``prob_to_use_box_input_for_train``), else one positive click uniform inside the target;
+- a one-click prediction is **multimask** (SAM-2's 3 multimask slots; ``multimask_max_pt_num``
+  = 1), a box or several clicks predict one mask;
 - every step's low-resolution logits are gated by the object score (-1024 where it is <= 0);
 - the mask that continues (next click's error map, fed-back mask prompt) is the multimask slot
   with the highest *predicted* IoU, as in ``_forward_sam_heads``;
@@ -56,23 +59,24 @@ class Sam2ClickLoop(nn.Module):
     first step's logits are (N, 3, S, S) with iou (N, 3); later steps (N, S, S) and (N,).
     """
 
-    def __init__(self, model: Any, correction_clicks: int = 3, multimask_clicks: int = 1) -> None:
+    def __init__(self, model: Any, correction_clicks: int = 3, box_prob: float = 0.0) -> None:
         super().__init__()
         self.model = model
         self.correction_clicks = int(correction_clicks)
-        self.multimask_clicks = int(multimask_clicks)
+        self.box_prob = float(box_prob)
 
     def forward(self, images: Tensor, targets: Tensor, granularity: Tensor, counts: Tensor,
                 generator: torch.Generator) -> list[StepPrediction]:
         del granularity
         size = int(self.model.image_size)
         features = repeat_features(encode_sam2_image(self.model, images), counts)
-        points, labels = sample_clicks(targets, None, generator)
+        use_box = self.box_prob > 0 and float(torch.rand((), generator=generator)) < self.box_prob
+        points, labels = box_prompts(targets) if use_box else sample_clicks(targets, None, generator)
         mask_input = None
         steps: list[StepPrediction] = []
         rows = torch.arange(targets.shape[0], device=targets.device)
         for step in range(1 + self.correction_clicks):
-            multimask = step < self.multimask_clicks
+            multimask = step == 0 and not use_box
             low_res, iou, object_logits = decode_sam2(self.model, features, points, labels, mask_input, multimask)
             logits = F.interpolate(low_res, (size, size), mode="bilinear", align_corners=False)
             if multimask:
@@ -88,3 +92,23 @@ class Sam2ClickLoop(nn.Module):
             labels = torch.cat([labels, new_labels], dim=1)
             mask_input = low_res[rows, best][:, None]
         return steps
+
+
+def box_prompts(targets: Tensor) -> tuple[Tensor, Tensor]:
+    """Each target's bounding box as SAM-2's box prompt (its ``mask_to_box``): points (N, 2, 2)
+    float, (x, y) of the first and last pixel of the mask in x and y, labels (N, 2) int32 (2, 3).
+    An empty target gets the whole image."""
+    n, height, width = targets.shape
+    rows, cols = targets.any(dim=2), targets.any(dim=1)  # (N, H), (N, W)
+    ys = torch.arange(height, device=targets.device)
+    xs = torch.arange(width, device=targets.device)
+    y1 = torch.where(rows, ys, height).min(dim=1).values
+    y2 = torch.where(rows, ys, -1).max(dim=1).values
+    x1 = torch.where(cols, xs, width).min(dim=1).values
+    x2 = torch.where(cols, xs, -1).max(dim=1).values
+    empty = ~rows.any(dim=1)
+    x1, y1 = torch.where(empty, 0, x1), torch.where(empty, 0, y1)
+    x2, y2 = torch.where(empty, width - 1, x2), torch.where(empty, height - 1, y2)
+    points = torch.stack([torch.stack([x1, y1], -1), torch.stack([x2, y2], -1)], 1).to(torch.float32)
+    labels = torch.tensor([2, 3], dtype=torch.int32, device=targets.device).expand(n, 2).clone()
+    return points, labels
