@@ -130,13 +130,14 @@ def markdown(rows: dict[str, dict[str, float]]) -> str:
     for metric, (before, after, _) in PAPER.items():
         if metric == "AR1000":
             ours_obj = 100 * (ours.get("AR1000", float("nan")) - base.get("AR1000", float("nan")))
-            lines.append(f"| AR@1000 | {after - before:+.1f} | {ours_obj:+.1f} | |")
+            lines.append(f"| AR@1000 | {after - before:+.1f} | {ours_obj:+.1f} (all levels) | |")
             continue
         scale = 100 if metric == "1-IoU" else 1
         fmt = "{:+.1f}" if metric == "1-IoU" else "{:+.2f}"
         objs = scale * (ours.get(f"objects/{metric}", float("nan")) - base.get(f"objects/{metric}", float("nan")))
         parts = scale * (ours.get(f"parts/{metric}", float("nan")) - base.get(f"parts/{metric}", float("nan")))
-        lines.append(f"| {metric} | {fmt.format(after - before)} | {fmt.format(objs)} | {fmt.format(parts)} |")
+        cells = [fmt.format(v) if v == v else "—" for v in (after - before, objs, parts)]
+        lines.append(f"| {metric} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

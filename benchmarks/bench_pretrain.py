@@ -4,8 +4,8 @@
    whose scenes are seed 1000, or for mining, seed 0) at 256 px, and their exact ground truth of
    every level as a mask table (``unsamv2 scenes`` + ``unsamv2 table import-coco``).
 2. ``unsamv2 pretrain`` with its defaults (SAM-2's supervised recipe on the ``base`` config)
-   for ``--steps`` steps, every checkpoint (each 250 steps) kept.
-3. Quality of every kept checkpoint on held-out scenes (seed 1000): SAM-2's mean IoU after one
+   for ``--steps`` steps, every checkpoint (each 125 steps) kept.
+3. Quality of the checkpoints every ``--curve-every`` steps (and the last) on held-out scenes (seed 1000): SAM-2's mean IoU after one
    click (the protocol's first click) on objects (level 0) and parts (level 1), single-mask and
    best of 3 (:func:`unsamv2.train.probe.sam2_first_click_probe`); the learning curve
    (``curve.png``: loss and IoU against steps) and ``curve.json``.
@@ -15,7 +15,7 @@
 Steps 1-2 are skipped when ``--run`` names a finished pretraining folder.
 
 Run: ``.venv/bin/python benchmarks/bench_pretrain.py [--out runs/bench_pretrain] [--steps 4000]
-[--scenes 4000] [--eval-scenes 32] [--run DIR] [--ship]``
+[--scenes 4000] [--eval-scenes 32] [--curve-every 500] [--run DIR] [--ship]``
 """
 
 from __future__ import annotations
@@ -49,8 +49,9 @@ def pretrain(out: str, scenes: int, steps: int) -> tuple[str, float]:
     return run, time.perf_counter() - started
 
 
-def curve(run: str, eval_scenes: int) -> list[dict]:
-    """Probe every kept checkpoint of ``run``; one row per checkpoint."""
+def curve(run: str, eval_scenes: int, every: int) -> list[dict]:
+    """Probe the kept checkpoints of ``run`` at multiples of ``every`` steps and the last one; one
+    row per checkpoint."""
     import torch
 
     from unsamv2.eval.baselines import Sam2Baseline
@@ -60,8 +61,11 @@ def curve(run: str, eval_scenes: int) -> list[dict]:
     summary = json.loads(Path(run, "summary.json").read_text())
     losses = summary["losses"]
     rows = []
-    for folder in sorted(Path(run, "checkpoints").glob("step-*")):
+    folders = sorted(Path(run, "checkpoints").glob("step-*"))
+    for folder in folders:
         step = int(folder.name.split("-")[1])
+        if step % every and folder != folders[-1]:
+            continue
         model = build_sam2("base", checkpoint=str(folder / "sam2.pt"))
         with torch.inference_mode():
             result = sam2_first_click_probe(Sam2Baseline.from_model(model), scenes=eval_scenes, seed=1000)
@@ -100,10 +104,10 @@ def plot(rows: list[dict], losses: list[float], path: str) -> None:
 
 def ship(run: str) -> str:
     """The run's last checkpoint as the shipped float16 weights; returns the path."""
+    import torch
+
     from unsamv2.model.build import build_sam2
     from unsamv2.train.checkpoint import latest_checkpoint, write_sam2_checkpoint
-
-    import torch
 
     latest = latest_checkpoint(run)
     model = build_sam2("base", checkpoint=os.path.join(latest, "sam2.pt"))
@@ -119,12 +123,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--scenes", type=int, default=4000)
     parser.add_argument("--eval-scenes", type=int, default=32)
+    parser.add_argument("--curve-every", type=int, default=500, help="probe every this many steps")
     parser.add_argument("--run", default=None, help="a finished pretraining folder (skips data and training)")
     parser.add_argument("--ship", action="store_true", help="write unsamv2/weights/base_sam2.pt")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     run, seconds = (args.run, None) if args.run else pretrain(args.out, args.scenes, args.steps)
-    rows = curve(run, args.eval_scenes)
+    rows = curve(run, args.eval_scenes, args.curve_every)
     summary = json.loads(Path(run, "summary.json").read_text())
     plot(rows, summary["losses"], os.path.join(args.out, "curve.png"))
     result = {"run": run, "train_seconds": seconds or summary["seconds"], "steps": summary["steps"],

@@ -75,7 +75,6 @@ def load_model(args: argparse.Namespace) -> Any:
     """Build the model the arguments ask for; refuse a random non-tiny model."""
     from unsamv2.errors import InputError
     from unsamv2.model import build_model
-
     from unsamv2.model.build import SHIPPED_ADAPTER, shipped_weights
 
     config = args.config or DEFAULT_CONFIG

@@ -73,7 +73,6 @@ def _check_shard_size(n: int) -> None:
 
 def _import_coco(args: argparse.Namespace) -> int:
     from unsamv2.data import coco_to_table, load_json, write_table
-
     from unsamv2.train.supervision import json_folder
 
     _check_shard_size(args.shard_size)

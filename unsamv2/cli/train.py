@@ -25,6 +25,7 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--lr", "lr", float, "peak learning rate (default 1e-4)"),
     ("--min-lr", "min_lr", float, "final learning rate of the cosine (default 1e-5)"),
     ("--weight-decay", "weight_decay", float, "AdamW weight decay (default 1e-5)"),
+    ("--weight-focal", "weight_focal", float, "weight of the focal loss (default 20; dice, IoU and object: 1)"),
     ("--grad-clip", "grad_clip", float, "clip the gradients' global L2 norm (default 0: off)"),
     ("--seed", "seed", int, "seed of data order, augmentation, clicks and dropout (default 0)"),
     ("--device", "device", str, "auto (default), cpu or cuda"),
@@ -39,12 +40,14 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
 
 
 # Base pretraining (``unsamv2 pretrain``): SAM-2's supervised recipe on human (ground-truth) masks,
-# sized for the shipped base on a 2-core CPU. Flags and --config-file values override these.
+# sized for the shipped base on a 2-core CPU (docs/pretraining.md). Focal and dice weigh 1 : 1
+# (SAM-2: 20 : 1, which collapses a from-scratch model to empty masks here, measured). Flags and
+# --config-file values override these.
 PRETRAIN_DEFAULTS: dict[str, Any] = {
     "objective": "sam2", "trainable": "full", "model_config": "base", "use_split": False,
-    "max_steps": 4000, "warmup_steps": 200, "batch_size": 4, "max_masks_per_image": 16,
+    "max_steps": 4000, "warmup_steps": 0, "batch_size": 4, "max_masks_per_image": 16,
     "correction_clicks": 2, "box_prompt_prob": 0.5, "min_mask_area": 0.002, "lr": 1e-3, "min_lr": 1e-5,
-    "weight_decay": 1e-4, "grad_clip": 0.1, "checkpoint_every": 250,
+    "weight_decay": 1e-4, "grad_clip": 0.1, "weight_focal": 1.0, "checkpoint_every": 125,
 }
 
 

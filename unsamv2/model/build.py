@@ -203,7 +203,8 @@ def _seeded(seed: int | None) -> Iterator[None]:
 
 
 def build_model(config: str = DEFAULT_CONFIG, checkpoint: str | None = None, adapter: str | None = None,
-                device: str = "cpu", seed: int | None = None, **overrides: Any) -> UnSAMv2Model:
+                device: str = "cpu", seed: int | None = None, warn_untrained: bool = True,
+                **overrides: Any) -> UnSAMv2Model:
     """Build an :class:`UnSAMv2Model` in eval mode with SAM-2 frozen and the adapter trainable.
 
     config: see the module docstring. checkpoint: a SAM-2.1 checkpoint, an official UnSAMv2
@@ -213,7 +214,8 @@ def build_model(config: str = DEFAULT_CONFIG, checkpoint: str | None = None, ada
     adapter at its initialisation. adapter: our safetensors adapter file, loaded after the
     checkpoint. seed: initialise the weights from this seed without touching the global RNG
     (default: 0 for ``"tiny"`` without checkpoint, so that random tiny model is reproducible and
-    an adapter trained on it can be applied again; otherwise the global RNG). overrides: extra
+    an adapter trained on it can be applied again; otherwise the global RNG). warn_untrained:
+    log a warning when the result has an untrained adapter (off for training one). overrides: extra
     ``model:`` keys (e.g. ``lora_rank=4``, ``image_size=512``).
     Without checkpoint and adapter the weights are random (fine for tests, useless otherwise).
     """
@@ -239,7 +241,7 @@ def build_model(config: str = DEFAULT_CONFIG, checkpoint: str | None = None, ada
         loaded = load_checkpoint(model, checkpoint)
         info.update(checkpoint_sha256=loaded.sha256, official_layout=loaded.official_layout,
                     checkpoint_has_adapter=loaded.has_adapter)
-        if not loaded.has_adapter and adapter is None:
+        if not loaded.has_adapter and adapter is None and warn_untrained:
             log.warning("%s is a SAM-2 checkpoint without the UnSAMv2 adapter: the granularity "
                         "module is untrained (give adapter=... for a trained one)", checkpoint)
     model.unsamv2_build_info = info

@@ -169,9 +169,7 @@ def load_weights(model: nn.Module, uri: str) -> None:
 def load_trained_model(uri: str, device: str = "cpu") -> Any:
     """The :class:`~unsamv2.model.UnSAMv2Model` of a checkpoint folder (built from the run's
     model config and base checkpoint, then :func:`load_weights`), in eval mode."""
-    from unsamv2.model.build import build_model
-
-    from unsamv2.model.build import config_sha256
+    from unsamv2.model.build import build_model, config_sha256
 
     meta = json.loads(storage.read_text(storage.join(uri, META_FILE)))
     config = meta["config"]

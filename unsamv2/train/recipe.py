@@ -160,7 +160,7 @@ def _setup(config: TrainConfig, resume: bool | str) -> _Run:
         loop = Sam2ClickLoop(model, config.correction_clicks, box_prob=config.box_prompt_prob)
     else:
         model = build_model(config.model_config, checkpoint=config.base_checkpoint, adapter=config.init_adapter,
-                            device=str(device))
+                            device=str(device), warn_untrained=False)
         set_trainable(model, config.trainable)
         loop = ClickLoop(model, config.correction_clicks, train_encoder=config.trainable == "full")
     model.train()
