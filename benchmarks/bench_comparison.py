@@ -29,6 +29,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout, installed or not
@@ -54,6 +55,12 @@ def unlabeled_table(out: str, scenes: int) -> tuple[str, str]:
     return table, os.path.join(images, "annotations.json")
 
 
+def _threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(n)
+
+
 def train_adapter(table: str, out: str, steps: int, lr: float, **extra: object) -> str:
     """An adapter run on the shipped base; returns its last checkpoint folder."""
     from unsamv2.train import TrainConfig, train
@@ -67,28 +74,40 @@ def train_adapter(table: str, out: str, steps: int, lr: float, **extra: object) 
     return result.checkpoint_uri
 
 
-def evaluate_runs(runs: dict[str, str], out: str, eval_scenes: int, max_objects: int,
-                  points_per_side: int) -> dict[str, dict[str, float]]:
-    """Metrics per row name: {"objects/NoC90": ..., "parts/1-IoU": ..., "AR1000": ...}."""
+def evaluate_run(name: str, checkpoint: str, out: str, scenes: str, max_objects: int,
+                 points_per_side: int) -> dict[str, dict[str, float]]:
+    """Rows of one run: its oracle row, and for UnSAMv2 also the SAM-2 base and fixed-g rows."""
     from unsamv2.train.evaluate import evaluate_checkpoint
 
+    policies = ["oracle", "sam2-single", "sam2-best3", *FIXED_G] if name == "UnSAMv2" else ["oracle"]
+    started = time.perf_counter()
+    result = evaluate_checkpoint(checkpoint, os.path.join(out, f"report-{name}"), scenes=scenes,
+                                 policies=policies, whole_image=True, points_per_side=points_per_side,
+                                 max_objects=max_objects, probe=False, progress=False)
+    print(f"evaluated {name} in {time.perf_counter() - started:.0f} s", flush=True)
+    metrics, rows = result["metrics"], {}
+    for policy in policies:
+        row = name if policy == "oracle" else {"sam2-single": "SAM-2 base single", "sam2-best3":
+                                                "SAM-2 base best-of-3"}.get(policy, f"{name} {policy}")
+        rows[row] = {f"{kind}/{m}": metrics.get(f"scenes-{kind}/{policy}/{m}", float("nan"))
+                     for kind in ("objects", "parts") for m in ("NoC80", "NoC85", "NoC90", "1-IoU")}
+    rows[name]["AR1000"] = metrics.get("scenes-objects/whole/AR1000", float("nan"))
+    return rows
+
+
+def evaluate_runs(runs: dict[str, str], out: str, eval_scenes: int, max_objects: int,
+                  points_per_side: int, pool: Any) -> dict[str, dict[str, float]]:
+    """Metrics per row name: {"objects/NoC90": ..., "parts/1-IoU": ..., "AR1000": ...}."""
     scenes = f"scenes:{eval_scenes}:1000:256"
+    jobs = [pool.submit(evaluate_run, name, ckpt, out, scenes, max_objects, points_per_side)
+            for name, ckpt in runs.items()]
+    ar = pool.submit(sam2_automatic_ar, scenes, out, points_per_side)
     rows: dict[str, dict[str, float]] = {}
-    for name, checkpoint in runs.items():
-        policies = ["oracle", "sam2-single", "sam2-best3", *FIXED_G] if name == "UnSAMv2" else ["oracle"]
-        started = time.perf_counter()
-        result = evaluate_checkpoint(checkpoint, os.path.join(out, f"report-{name}"), scenes=scenes,
-                                     policies=policies, whole_image=True, points_per_side=points_per_side,
-                                     max_objects=max_objects, probe=False, progress=True)
-        print(f"evaluated {name} in {time.perf_counter() - started:.0f} s", flush=True)
-        metrics = result["metrics"]
-        for policy in policies:
-            row = name if policy == "oracle" else {"sam2-single": "SAM-2 base single", "sam2-best3":
-                                                    "SAM-2 base best-of-3"}.get(policy, f"{name} {policy}")
-            rows[row] = {f"{kind}/{m}": metrics.get(f"scenes-{kind}/{policy}/{m}", float("nan"))
-                         for kind in ("objects", "parts") for m in ("NoC80", "NoC85", "NoC90", "1-IoU")}
-        rows[name]["AR1000"] = metrics.get("scenes-objects/whole/AR1000", float("nan"))
-    rows["SAM-2 base single"]["AR1000"] = sam2_automatic_ar(scenes, out, points_per_side)
+    for job in jobs:
+        rows.update(job.result())
+    order = ["SAM-2 base single", "SAM-2 base best-of-3", "UnSAMv2", "UnSAMv2+", *(f"UnSAMv2 {g}" for g in FIXED_G)]
+    rows = {name: rows[name] for name in order if name in rows}
+    rows["SAM-2 base single"]["AR1000"] = ar.result()
     return rows
 
 
@@ -152,6 +171,7 @@ def main() -> None:
     parser.add_argument("--eval-scenes", type=int, default=32)
     parser.add_argument("--max-objects", type=int, default=4, help="objects (and parts) per image")
     parser.add_argument("--points-per-side", type=int, default=16, help="whole-image grid")
+    parser.add_argument("--workers", type=int, default=2, help="processes (1 torch thread each)")
     parser.add_argument("--ship", action="store_true", help="copy the UnSAMv2 adapter into unsamv2/weights/")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -159,10 +179,14 @@ def main() -> None:
         table, gt = args.table, os.path.join(args.out, "scenes", "annotations.json")
     else:
         table, gt = unlabeled_table(args.out, args.scenes)
-    runs = {"UnSAMv2": train_adapter(table, os.path.join(args.out, "unsamv2"), args.steps, args.lr),
-            "UnSAMv2+": train_adapter(table, os.path.join(args.out, "unsamv2plus"), args.steps, args.lr,
-                                      human_coco_uri=gt, human_fraction=args.human_fraction)}
-    rows = evaluate_runs(runs, args.out, args.eval_scenes, args.max_objects, args.points_per_side)
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(args.workers, initializer=_threads, initargs=(1,)) as pool:
+        unsamv2 = pool.submit(train_adapter, table, os.path.join(args.out, "unsamv2"), args.steps, args.lr)
+        plus = pool.submit(train_adapter, table, os.path.join(args.out, "unsamv2plus"), args.steps, args.lr,
+                           human_coco_uri=gt, human_fraction=args.human_fraction)
+        runs = {"UnSAMv2": unsamv2.result(), "UnSAMv2+": plus.result()}
+        rows = evaluate_runs(runs, args.out, args.eval_scenes, args.max_objects, args.points_per_side, pool)
     text = markdown(rows)
     Path(args.out, "comparison.md").write_text(text)
     Path(args.out, "comparison.json").write_text(json.dumps({"runs": runs, "rows": rows}, indent=1))

@@ -99,8 +99,9 @@ def test_segment_video(photo, tmp_path, capsys):
 
 
 def test_real_configs_need_weights(image_file, tmp_path):
-    with pytest.raises(UnSAMv2Error, match="needs weights.*--config tiny"):
-        run(["segment", image_file, "--point", "1,1", "--granularity", "0.5", "--out", str(tmp_path)])
+    with pytest.raises(UnSAMv2Error, match="needs weights.*--config base"):
+        run(["segment", image_file, "--point", "1,1", "--granularity", "0.5", "--out", str(tmp_path),
+             "--config", "sam2.1_hiera_s"])
 
 
 def test_bad_clicks_and_granularities_are_user_errors(image_file, tmp_path):
@@ -127,7 +128,7 @@ def test_info_prints_parameter_counts(capsys):
 def test_through_the_unsamv2_entry_point(image_file, tmp_path, capsys):
     from unsamv2.cli import main
 
-    assert main(["segment", image_file, "--point", "1,1", "--granularity", "0.5",
+    assert main(["segment", image_file, "--point", "1,1", "--granularity", "0.5", "--config", "sam2.1_hiera_s",
                  "--out", str(tmp_path)]) == 2
     assert "needs weights" in capsys.readouterr().err
     assert main(["info", "--config", "tiny"]) == 0

@@ -12,7 +12,7 @@ from unsamv2.train.checkpoint import latest_checkpoint, load_trained_model, read
 
 def small(scene_table, out, **changes):
     """A config that takes well under a second per step on the tiny model."""
-    base = dict(table_uri=scene_table["table"], output_uri=str(out), max_steps=4, batch_size=1,
+    base = dict(table_uri=scene_table["table"], output_uri=str(out), model_config="tiny", max_steps=4, batch_size=1,
                 max_masks_per_image=2, correction_clicks=1, checkpoint_every=2, val_images=1, seed=11)
     return TrainConfig(**{**base, **changes})
 
@@ -152,3 +152,22 @@ def test_checkpoint_refuses_a_model_config_changed_after_training(scene_table, t
     yaml_path.write_text(_config_text("tiny").replace("num_maskmem: 7", "num_maskmem: 6"))
     with pytest.raises(InputError, match="sha256 mismatch"):
         load_trained_model(result.checkpoint_uri)
+
+
+def test_the_default_adapts_the_shipped_base_and_keeps_it_bit_identical(scene_table, tmp_path):
+    """No model fields: the paper's setting on the shipped base — only the granularity module
+    trains, every base weight is unchanged after a real step."""
+    from unsamv2.model.build import build_sam2
+    from unsamv2.model.checkpoint import is_adapter_key
+
+    config = TrainConfig(table_uri=scene_table["table"], output_uri=str(tmp_path / "run"), max_steps=1,
+                         max_masks_per_image=2, correction_clicks=1, val_images=0)
+    assert (config.model_config, config.trainable, config.batch_size) == ("base", "adapter", 4)
+    result = train(config)
+    model = load_trained_model(result.checkpoint_uri)
+    base = build_sam2("base").state_dict()
+    for key, value in model.state_dict().items():
+        if key in base:
+            assert torch.equal(value, base[key]), key
+    assert result.trainable_parameters == sum(
+        p.numel() for n, p in model.named_parameters() if is_adapter_key(n))

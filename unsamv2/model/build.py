@@ -278,6 +278,11 @@ def build_sam2(config: str = DEFAULT_CONFIG, checkpoint: str | None = None, devi
         raise InputError(f"config {config} has no 'model:' section; give a SAM-2-format YAML.")
     check_model_section(cfg.model, config)
     cfg.model._target_ = "sam2.modeling.sam2_base.SAM2Base"
+    # what sam2.build_sam.build_sam2 sets on every config: an unstable one-click single-mask
+    # output falls back to the best multimask output at inference
+    cfg.model.sam_mask_decoder_extra_args = {"dynamic_multimask_via_stability": True,
+                                             "dynamic_multimask_stability_delta": 0.05,
+                                             "dynamic_multimask_stability_thresh": 0.98}
     for key in ("lora_rank", "fourier_dim", "temperature"):
         cfg.model.pop(key, None)
     with _seeded(seed):
