@@ -14,7 +14,7 @@
 
 Steps 1-2 are skipped when ``--run`` names a finished pretraining folder.
 
-Run: ``.venv/bin/python benchmarks/bench_pretrain.py [--out runs/bench_pretrain] [--steps 4000]
+Run: ``.venv/bin/python benchmarks/bench_pretrain.py [--out runs/bench_pretrain] [--steps 3000]
 [--scenes 4000] [--eval-scenes 32] [--curve-every 500] [--run DIR] [--ship]``
 """
 
@@ -120,7 +120,7 @@ def ship(run: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/bench_pretrain")
-    parser.add_argument("--steps", type=int, default=4000)
+    parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--scenes", type=int, default=4000)
     parser.add_argument("--eval-scenes", type=int, default=32)
     parser.add_argument("--curve-every", type=int, default=500, help="probe every this many steps")
@@ -129,14 +129,14 @@ def main() -> None:
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     run, seconds = (args.run, None) if args.run else pretrain(args.out, args.scenes, args.steps)
+    if args.ship:
+        print(f"shipped weights: {ship(run)}", flush=True)
     rows = curve(run, args.eval_scenes, args.curve_every)
     summary = json.loads(Path(run, "summary.json").read_text())
     plot(rows, summary["losses"], os.path.join(args.out, "curve.png"))
     result = {"run": run, "train_seconds": seconds or summary["seconds"], "steps": summary["steps"],
               "masks_per_second": summary["masks_per_second"], "curve": rows}
     Path(args.out, "curve.json").write_text(json.dumps(result, indent=1))
-    if args.ship:
-        print(f"shipped weights: {ship(run)}")
     last = rows[-1]
     print(f"step {last['step']}: objects single {last['object_single']:.3f} best-of-3 {last['object_best3']:.3f}; "
           f"parts single {last['part_single']:.3f} best-of-3 {last['part_best3']:.3f} "

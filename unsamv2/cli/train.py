@@ -45,7 +45,7 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
 # --config-file values override these.
 PRETRAIN_DEFAULTS: dict[str, Any] = {
     "objective": "sam2", "trainable": "full", "model_config": "base", "use_split": False,
-    "max_steps": 4000, "warmup_steps": 0, "batch_size": 4, "max_masks_per_image": 16,
+    "max_steps": 3000, "warmup_steps": 0, "batch_size": 4, "max_masks_per_image": 16,
     "correction_clicks": 2, "box_prompt_prob": 0.5, "min_mask_area": 0.002, "lr": 1e-3, "min_lr": 1e-5,
     "weight_decay": 1e-4, "grad_clip": 0.1, "weight_focal": 1.0, "checkpoint_every": 125,
 }
