@@ -28,3 +28,19 @@ def test_eval_cli_writes_a_report_and_history(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "unsamv2", "eval", "--registry", str(tmp_path / "nope"),
                               "--out", str(tmp_path / "r2")], capture_output=True, text=True, timeout=300)
     assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_eval_the_shipped_unsamv2_against_its_base(tmp_path):
+    """``unsamv2 eval shipped``: the shipped UnSAMv2 with the base's SAM-2 rows beside it, so a
+    new adapter's report can be compared with the shipped one."""
+    import json
+
+    from unsamv2.cli import main
+
+    assert main(["eval", "shipped", "--out", str(tmp_path / "report"), "--scenes", "scenes:1:1000:256",
+                 "--policy", "oracle", "--policy", "sam2-single", "--max-clicks", "1"]) == 0
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert report["model"] == "unsamv2-base-shipped"
+    metrics = {(d["name"], p["policy"]): p["iou1"] for d in report["datasets"] for p in d["interactive"]}
+    oracle, single = metrics[("scenes-objects", "oracle")], metrics[("scenes-objects", "sam2-single")]
+    assert 0 < single < oracle  # the dial beats the base's single mask on this scene

@@ -10,7 +10,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Evaluate a training checkpoint folder (or the latest in --registry) on the "
                                    "procedural benchmark and COCO-format datasets; write report.json/.md/.html; "
                                    "with --store, compare with the history there and append the run.")
-    p.add_argument("checkpoint", nargs="?", default=None, help="training checkpoint folder (checkpoints/step-*)")
+    p.add_argument("checkpoint", nargs="?", default=None,
+                   help="training checkpoint folder (checkpoints/step-*), or 'shipped' for the shipped UnSAMv2")
     p.add_argument("--registry", default=None, help="take the latest checkpoint under this folder / s3:// prefix")
     p.add_argument("--out", required=True, help="report folder or s3:// prefix")
     p.add_argument("--store", default=None, help="report store with history.parquet (enables regression checks)")

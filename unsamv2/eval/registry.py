@@ -39,10 +39,41 @@ def latest_checkpoint(registry_uri: str) -> str:
     return found[-1][1]
 
 
+SHIPPED = "shipped"
+
+
 def resolve_checkpoint(checkpoint_uri: str | None, registry_uri: str | None) -> str:
-    """``checkpoint_uri`` when given, else the latest checkpoint of ``registry_uri``."""
+    """``checkpoint_uri`` when given (``"shipped"``: the shipped UnSAMv2, see
+    :func:`shipped_checkpoint`), else the latest checkpoint of ``registry_uri``."""
+    if checkpoint_uri == SHIPPED:
+        return shipped_checkpoint()
     if checkpoint_uri:
         return checkpoint_uri.rstrip("/")
     if registry_uri:
         return latest_checkpoint(registry_uri)
     raise InputError("give a checkpoint (a training checkpoint folder) or a registry to take the latest from.")
+
+
+def shipped_checkpoint(folder: str | None = None) -> str:
+    """The shipped UnSAMv2 (the pretrained base plus the shipped adapter) as a checkpoint folder
+    that every evaluation entry point reads (``adapter.safetensors``, ``meta.json``,
+    ``_SUCCESS``), written under ``folder`` (default: a new temporary folder); returns its path."""
+    import json
+    import os
+    import shutil
+    import tempfile
+
+    from unsamv2.model.build import SHIPPED_ADAPTER, config_sha256, shipped_weights
+    from unsamv2.train.checkpoint import ADAPTER_FILE, MARKER, META_FILE
+
+    folder = folder or tempfile.mkdtemp(prefix="unsamv2-shipped-")
+    os.makedirs(folder, exist_ok=True)
+    shutil.copyfile(shipped_weights(SHIPPED_ADAPTER), os.path.join(folder, ADAPTER_FILE))
+    meta = {"step": 0, "trainable": "adapter", "model_config_sha256": config_sha256("base"),
+            "config": {"model_config": "base", "base_checkpoint": None, "objective": "unsamv2"},
+            "metrics": {}, "shipped": True}
+    with open(os.path.join(folder, META_FILE), "w") as f:
+        json.dump(meta, f, indent=1)
+    with open(os.path.join(folder, MARKER), "w") as f:
+        f.write(json.dumps({"step": 0}))
+    return folder

@@ -179,6 +179,7 @@ def load_trained_model(uri: str, device: str = "cpu") -> Any:
                          "(sha256 mismatch); restore that config file or retrain.")
     if config.get("objective") == "sam2":  # a pretrained base: its SAM-2 weights, the adapter at its init
         return build_model(config["model_config"], checkpoint=storage.join(uri, SAM2_FILE), device=device)
-    model = build_model(config["model_config"], checkpoint=config.get("base_checkpoint"), device="cpu")
+    model = build_model(config["model_config"], checkpoint=config.get("base_checkpoint"), device="cpu",
+                        warn_untrained=False)  # the adapter comes next
     load_weights(model, uri)
     return model.to(device).eval()

@@ -139,4 +139,6 @@ def _probe(predictor: Any, scenes: str, out_uri: str, files: dict[str, str]) -> 
 
 def _model_name(meta: dict[str, Any]) -> str:
     """A readable model name from a checkpoint's ``meta.json``."""
+    if meta.get("shipped"):
+        return "unsamv2-base-shipped"
     return f"unsamv2-{meta['config']['model_config']}-{meta['trainable']}-step{meta['step']}"
