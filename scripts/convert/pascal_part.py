@@ -16,6 +16,7 @@ from pathlib import Path
 
 import _cli
 
+from unsamv2.data.paths import safe_join
 from unsamv2.eval.convert import CocoBuilder, image_size, place_image
 from unsamv2.eval.convert_sources import pascal_part_masks
 
@@ -28,10 +29,11 @@ def main(args):
         names = sorted(p.stem for p in (src / "Annotations_Part").glob("*.mat"))
     builder = CocoBuilder(kind="part", description="PASCAL-Part", source=str(src))
     for name in names[: args.max_images]:
-        image = src / "JPEGImages" / f"{name}.jpg"
+        what = f"entry of {args.split}.txt"  # refuse absolute names and '..'
+        image = Path(safe_join(str(src / "JPEGImages"), f"{name}.jpg", what=what))
         h, w = image_size(image)
         image_id = builder.add_image(place_image(image, args.out, image.name, args.mode), h, w, source_name=name)
-        for label, mask in pascal_part_masks(src / "Annotations_Part" / f"{name}.mat",
+        for label, mask in pascal_part_masks(safe_join(str(src / "Annotations_Part"), f"{name}.mat", what=what),
                                              include_objects=args.include_objects):
             builder.add_mask(image_id, mask, part=label)
     builder.write(args.out)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import _cli
 
+from unsamv2.data.paths import safe_join
 from unsamv2.errors import InputError
 from unsamv2.eval.convert import CocoBuilder, image_size, place_image
 from unsamv2.eval.convert_sources import sbd_instances
@@ -28,9 +29,11 @@ def main(args):
     names = [n.strip() for n in split.read_text().split() if n.strip()][: args.max_images]
     builder = CocoBuilder(description=f"SBD {args.split}", source=str(src))
     for name in names:
-        objects, ignore = sbd_instances(src / "inst" / f"{name}.mat")
-        h, w = image_size(src / "img" / f"{name}.jpg")
-        image_id = builder.add_image(place_image(src / "img" / f"{name}.jpg", args.out, f"{name}.jpg", args.mode),
+        what = f"entry of {split}"  # names come from a file: refuse absolute ones and '..'
+        objects, ignore = sbd_instances(safe_join(str(src / "inst"), f"{name}.mat", what=what))
+        image = Path(safe_join(str(src / "img"), f"{name}.jpg", what=what))
+        h, w = image_size(image)
+        image_id = builder.add_image(place_image(image, args.out, f"{name}.jpg", args.mode),
                                      h, w, ignore=ignore, source_name=name)
         for instance_id, mask in objects:
             builder.add_mask(image_id, mask, instance_id=instance_id)

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from unsamv2.data.paths import relative_parts, safe_join
 from unsamv2.data.rle import (
     encode_rle,
     from_coco_segmentation,
@@ -113,21 +114,46 @@ class CocoBuilder:
 
 def place_image(src: str | Path, out_dir: str | Path, name: str, mode: str = "copy") -> str:
     """Copy (``mode="copy"``) or symlink (``"symlink"``) ``src`` to ``out_dir/images/name``;
-    returns the ``file_name`` to record ("images/<name>")."""
+    returns the ``file_name`` to record ("images/<name>").
+
+    Never writes or deletes outside ``out_dir/images``: ``name`` must be a relative name without
+    ``..`` (:func:`unsamv2.data.paths.safe_join`, else :class:`InputError`); an existing link at
+    the destination is replaced, never written through; and when the destination already *is* the
+    source (converting a dataset into its own folder) it is left alone, so the source survives.
+    """
     if mode not in ("copy", "symlink"):
         raise InputError(f"mode must be 'copy' or 'symlink', got {mode!r}.")
     src = Path(src)
     if not src.is_file():
         raise InputError(f"{src} is not a file; check the dataset layout described in the script's help.")
-    dst = Path(out_dir) / "images" / name
+    images = Path(out_dir) / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    dst = Path(safe_join(str(images), name, what="image name"))
+    rel = dst.relative_to(images).as_posix()
+    if dst.is_dir() and not dst.is_symlink():
+        raise InputError(f"{dst} is a folder, so image {name!r} cannot be placed there; clear the output folder.")
+    if dst.exists() and not dst.is_symlink() and os.path.samefile(src, dst):
+        return f"images/{rel}"  # the source itself: keep it
     dst.parent.mkdir(parents=True, exist_ok=True)
-    if dst.exists() or dst.is_symlink():
-        dst.unlink()
-    if mode == "symlink":
-        dst.symlink_to(src.resolve())
-    else:
-        shutil.copyfile(src, dst)
-    return f"images/{name}"
+    _replace_atomically(src, dst, mode)
+    return f"images/{rel}"
+
+
+def _replace_atomically(src: Path, dst: Path, mode: str) -> None:
+    """Write a copy of / link to ``src`` next to ``dst``, then rename it over ``dst`` (a link at
+    ``dst`` is replaced itself; its target is untouched)."""
+    tmp = dst.parent / f".{dst.name}.{os.getpid()}.tmp"
+    try:
+        if tmp.exists() or tmp.is_symlink():
+            tmp.unlink()
+        if mode == "symlink":
+            tmp.symlink_to(src.resolve())
+        else:
+            shutil.copyfile(src, tmp, follow_symlinks=True)
+        os.replace(tmp, dst)
+    finally:
+        if tmp.is_symlink() or tmp.exists():
+            tmp.unlink()
 
 
 def read_label_image(path: str | Path) -> np.ndarray:
@@ -219,7 +245,9 @@ def convert_coco_json(src_json: str | Path, image_root: str | Path, out_dir: str
     ones stay crowd), categories dropped (kept per annotation as ``source_category``).
 
     ``image_root``: where the images' ``file_name`` are relative to; ``file_name_of(image_entry)``
-    overrides how the file name is found (LVIS has only ``coco_url``).
+    overrides how the file name is found (LVIS has only ``coco_url``). Every name is checked
+    before any image is placed: an absolute one or one with ``..`` is an :class:`InputError`
+    naming the image, and nothing is written.
     """
     src = json.loads(Path(src_json).read_text())
     if not isinstance(src, dict) or "images" not in src or "annotations" not in src:
@@ -228,12 +256,26 @@ def convert_coco_json(src_json: str | Path, image_root: str | Path, out_dir: str
     for ann in src["annotations"]:
         by_image.setdefault(int(ann["image_id"]), []).append(ann)
     builder = CocoBuilder(kind=kind, description=description, source=str(src_json))
-    for entry in sorted(src["images"], key=lambda im: int(im["id"]))[:max_images]:
-        rel = file_name_of(entry) if file_name_of else entry["file_name"]
-        file_name = place_image(Path(image_root) / rel, out_dir, rel, mode)
+    entries = sorted(src["images"], key=lambda im: int(im["id"]))[:max_images]
+    for entry, source, rel in _checked_sources(entries, image_root, src_json, file_name_of):
+        file_name = place_image(source, out_dir, rel, mode)
         image_id = builder.add_image(file_name, entry["height"], entry["width"], source_id=entry["id"])
         for ann in by_image.get(int(entry["id"]), []):
             builder.add_segmentation(image_id, ann["segmentation"], iscrowd=bool(ann.get("iscrowd", 0)),
                                      source_category=ann.get("category_id"))
     builder.write(out_dir)
     return builder
+
+
+def _checked_sources(entries: list[dict[str, Any]], image_root: str | Path, src_json: str | Path,
+                     file_name_of: Callable[[dict[str, Any]], str] | None,
+                     ) -> list[tuple[dict[str, Any], Path, str]]:
+    """(entry, source path under ``image_root``, safe relative name) of every image entry; raises
+    :class:`InputError` for the first name that is absolute or leaves the root."""
+    out = []
+    for entry in entries:
+        name = file_name_of(entry) if file_name_of else entry.get("file_name")
+        what = f"file_name of image {entry.get('id')} in {src_json}"
+        source = Path(safe_join(str(image_root), name, what=what))  # type: ignore[arg-type]
+        out.append((entry, source, "/".join(relative_parts(name, what=what))))  # type: ignore[arg-type]
+    return out

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from unsamv2.data.paths import safe_join
 from unsamv2.errors import InputError
 from unsamv2.eval.convert import CocoBuilder, image_size, instance_masks, place_image
 
@@ -66,12 +67,14 @@ def ade20k_instances(png_path: str | Path) -> list[tuple[int, np.ndarray]]:
 
 
 def iter_sa1b(src_dir: str | Path) -> Iterator[tuple[Path, dict[str, Any]]]:
-    """(image path, parsed JSON) of every ``sa_*.json`` + image pair in an SA-1B folder, sorted."""
+    """(image path, parsed JSON) of every ``sa_*.json`` + image pair in an SA-1B folder, sorted.
+
+    The JSON's ``image.file_name`` must be relative to the folder (no absolute name, no ``..``)."""
     src = Path(src_dir)
     for js in sorted(src.glob("sa_*.json")):
         doc = json.loads(js.read_text())
         name = doc.get("image", {}).get("file_name") or f"{js.stem}.jpg"
-        yield src / name, doc
+        yield Path(safe_join(str(src), name, what=f"image file_name in {js}")), doc
 
 
 def convert_sa1b(src_dir: str | Path, out_dir: str | Path, *, mode: str = "copy", max_images: int | None = None,

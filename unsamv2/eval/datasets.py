@@ -4,6 +4,7 @@ Our COCO convention (what ``scripts/convert/*`` write, and what :class:`CocoData
 
     root/annotations.json      # COCO dict: images, annotations (categories optional, ignored)
     root/images/...            # image files; each image's ``file_name`` is relative to root
+                               # (absolute names and '..' are refused: data.paths.safe_join)
 
 - every annotation with ``iscrowd: 1`` or ``ignore: 1`` is *not* an object: its pixels join the
   image's ignore region (excluded from IoU and from click placement), and it is passed to COCOeval
@@ -32,6 +33,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from unsamv2.data import storage
+from unsamv2.data.paths import safe_join
 from unsamv2.data.rle import decode_rle, from_coco_segmentation
 from unsamv2.errors import InputError
 
@@ -175,7 +177,8 @@ class CocoDataset:
 
     def __iter__(self) -> Iterator[EvalSample]:
         for entry in self.images:
-            uri = storage.join(self.image_root, *str(entry["file_name"]).split("/"))
+            uri = safe_join(self.image_root, entry.get("file_name"),
+                            what=f"file_name of image {entry.get('id')} in {self.uri}")
             image = _decode_image(storage.read_bytes(uri), uri)
             yield build_sample(entry, image, self._anns.get(int(entry["id"]), []), levels=self.levels,
                                min_area=self.min_area, max_objects=self.max_objects)
