@@ -14,8 +14,10 @@ shard of entries (plus, for local folders, the names of one directory while it i
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -29,6 +31,8 @@ from unsamv2.errors import InputError, SchemaError
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 MANIFEST_FILE = "manifest.parquet"
 MANIFEST_META = "manifest.json"
+LOGGED_SKIPS = 10  # per kind of skipped entry, then only the totals
+log = logging.getLogger(__name__)
 MANIFEST_SCHEMA = pa.schema(
     [("shard", pa.int32()), ("position", pa.int32()), ("image_id", pa.int64()), ("image_uri", pa.string())]
 )
@@ -36,13 +40,20 @@ MANIFEST_SCHEMA = pa.schema(
 
 @dataclass(frozen=True)
 class ManifestInfo:
-    """What ``manifest.json`` records: the input, the shard plan and counts."""
+    """What ``manifest.json`` records: the input, the shard plan and counts.
+
+    The ``skipped_*`` counts after ``skipped_non_images`` are the walker's (:class:`WalkCounts`);
+    they default to 0 so a ``manifest.json`` written before they existed still loads.
+    """
 
     input_uri: str
     shard_size: int
     num_images: int
     num_shards: int
     skipped_non_images: int
+    skipped_symlink_loops: int = 0
+    skipped_undecodable_names: int = 0
+    skipped_unreadable_dirs: int = 0
 
     def shard_rows(self, shard: int) -> int:
         """Number of images in ``shard`` (the last shard may be smaller)."""
@@ -58,18 +69,74 @@ def _is_image_name(name: str) -> bool:
     return name.lower().endswith(IMAGE_EXTENSIONS)
 
 
-def _iter_local(folder: str) -> Iterator[str]:
-    """Files under ``folder`` in sorted path order (hidden names skipped), one directory at a time."""
-    with os.scandir(folder) as it:
-        entries = sorted((e.name, e.is_dir(follow_symlinks=True)) for e in it)
-    for name, is_dir in entries:
-        if name.startswith("."):
+@dataclass
+class WalkCounts:
+    """Entries the local folder walker skipped instead of crashing (logged, kept in ``manifest.json``)."""
+
+    symlink_loops: int = 0  # a symlink to a folder that contains it (or to itself)
+    undecodable_names: int = 0  # a file or folder name that is not valid UTF-8
+    unreadable_dirs: int = 0  # a folder that cannot be listed (permissions, I/O error)
+
+    def skip(self, kind: str, path: str, why: str) -> None:
+        """Count one skipped ``path`` under ``kind``; the first few of each kind are logged one by one."""
+        setattr(self, kind, getattr(self, kind) + 1)
+        if getattr(self, kind) <= LOGGED_SKIPS:
+            log.warning("skipping %s: %s", ascii(os.fsencode(path))[2:-1], why)
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # os.fsdecode kept undecodable bytes as surrogates
+        return False
+    return True
+
+
+def _dir_entries(folder: str, counts: WalkCounts) -> list[tuple[str, tuple[int, int] | None]]:
+    """Sorted (name, (st_dev, st_ino) if a folder else None) of ``folder``; hidden names dropped."""
+    try:
+        with os.scandir(folder) as it:
+            raw = list(it)
+    except OSError as exc:
+        counts.skip("unreadable_dirs", folder, f"cannot list this folder ({exc.strerror}); fix its permissions")
+        return []
+    out = []
+    for e in raw:
+        if e.name.startswith("."):
             continue
+        if not _utf8(e.name):
+            counts.skip("undecodable_names", e.path, "the name is not valid UTF-8; rename it to include it")
+            continue
+        try:
+            st = e.stat(follow_symlinks=True) if e.is_dir(follow_symlinks=True) else None
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            counts.skip("symlink_loops", e.path, "a symlink loop; remove or repoint the link")
+            continue
+        out.append((e.name, None if st is None else (st.st_dev, st.st_ino)))
+    return sorted(out)
+
+
+def _iter_local(folder: str, counts: WalkCounts | None = None,
+                ancestors: frozenset[tuple[int, int]] | None = None) -> Iterator[str]:
+    """Files under ``folder`` in sorted path order (hidden names skipped), one directory at a time.
+
+    Never raises on a hostile tree: a symlink back to a folder on the current path (a loop), a
+    name that is not UTF-8 and an unlistable folder are skipped and counted in ``counts``.
+    """
+    counts = counts if counts is not None else WalkCounts()
+    if ancestors is None:
+        st = os.stat(folder)
+        ancestors = frozenset({(st.st_dev, st.st_ino)})
+    for name, dir_key in _dir_entries(folder, counts):
         path = os.path.join(folder, name)
-        if is_dir:
-            yield from _iter_local(path)
-        else:
+        if dir_key is None:
             yield path
+        elif dir_key in ancestors:
+            counts.skip("symlink_loops", path, "a symlink loop (it leads back to a folder above it); remove it")
+        else:
+            yield from _iter_local(path, counts, ancestors | {dir_key})
 
 
 def _iter_s3(uri: str) -> Iterator[str]:
@@ -92,11 +159,11 @@ def _iter_list_file(uri: str) -> Iterator[str]:
                 yield line
 
 
-def iter_inputs(input_uri: str) -> Iterator[tuple[str, str]]:
+def iter_inputs(input_uri: str, counts: WalkCounts | None = None) -> Iterator[tuple[str, str]]:
     """(key, uri) of every input, streamed in a deterministic order; key is relative to the root.
 
     Non-image file names in folders are skipped (counted by :func:`plan_manifest`); every line of a
-    list file is an input, missing or not.
+    list file is an input, missing or not. What a local walk skips is counted in ``counts``.
     """
     if input_uri.endswith(".txt"):
         for uri in _iter_list_file(input_uri):
@@ -109,7 +176,7 @@ def iter_inputs(input_uri: str) -> Iterator[tuple[str, str]]:
     if not os.path.isdir(input_uri):
         raise InputError(f"input {input_uri} is not a folder, an s3:// prefix or a .txt list of images; check the path.")
     root = os.path.abspath(input_uri)
-    yield from ((os.path.relpath(p, root), p) for p in _iter_local(root))
+    yield from ((os.path.relpath(p, root), p) for p in _iter_local(root, counts))
 
 
 def _batches(entries: Iterable[tuple[str, str]], size: int, skipped: list[int]) -> Iterator[list[tuple[int, str]]]:
@@ -131,24 +198,40 @@ def plan_manifest(input_uri: str, output_uri: str, shard_size: int,
     """Write the manifest of ``input_uri`` under ``output_uri`` (streaming) and return its info.
 
     ``entries`` overrides the listing (key, uri) pairs, e.g. for simulated listings in benchmarks.
+    Entries the walker skipped (symlink loops, non-UTF-8 names, unlistable folders) are counted in
+    the info and logged as one warning.
     """
     if shard_size < 1:
         raise InputError(f"shard size must be at least 1, got {shard_size}.")
     storage.makedirs(output_uri)
-    skipped = [0]
+    skipped, walk = [0], WalkCounts()
+    listing = entries if entries is not None else iter_inputs(input_uri, walk)
     fs, path = storage.filesystem(storage.join(output_uri, MANIFEST_FILE))
     num_images = num_shards = 0
     with fs.open(path, "wb") as f, pq.ParquetWriter(f, MANIFEST_SCHEMA, compression="zstd") as writer:
-        for shard, batch in enumerate(_batches(entries if entries is not None else iter_inputs(input_uri), shard_size, skipped)):
+        for shard, batch in enumerate(_batches(listing, shard_size, skipped)):
             ids, uris = zip(*batch, strict=True)
             writer.write_table(pa.table({"shard": [shard] * len(batch), "position": list(range(len(batch))),
                                          "image_id": list(ids), "image_uri": list(uris)}, schema=MANIFEST_SCHEMA))
             num_images += len(batch)
             num_shards += 1
     info = ManifestInfo(input_uri=input_uri, shard_size=shard_size, num_images=num_images,
-                        num_shards=num_shards, skipped_non_images=skipped[0])
+                        num_shards=num_shards, skipped_non_images=skipped[0],
+                        skipped_symlink_loops=walk.symlink_loops,
+                        skipped_undecodable_names=walk.undecodable_names,
+                        skipped_unreadable_dirs=walk.unreadable_dirs)
+    _log_walk_skips(input_uri, walk)
     storage.write_text(storage.join(output_uri, MANIFEST_META), json.dumps(asdict(info)))
     return info
+
+
+def _log_walk_skips(input_uri: str, walk: WalkCounts) -> None:
+    """One warning with the walker's totals (nothing when it skipped nothing)."""
+    parts = [f"{n} {what}" for n, what in ((walk.undecodable_names, "names that are not valid UTF-8 (rename them)"),
+                                          (walk.symlink_loops, "symlink loops (remove the links)"),
+                                          (walk.unreadable_dirs, "unlistable folders (fix permissions)")) if n]
+    if parts:
+        log.warning("listing %s skipped %s; they are not in the manifest", input_uri, ", ".join(parts))
 
 
 def load_manifest_info(output_uri: str) -> ManifestInfo | None:
