@@ -22,3 +22,13 @@ class SchemaError(UnSAMv2Error):
 
 class StorageError(UnSAMv2Error, OSError):
     """A local path or object-store URI cannot be read or written."""
+
+
+class TransientStorageError(StorageError):
+    """A read or write failed for a reason that may pass: throttling, a 5xx answer, access denied or
+    expired credentials (403), a refused or reset connection, a timeout. Retry, or rerun later."""
+
+
+class IncompleteRunError(UnSAMv2Error):
+    """A run finished but left work undone that a rerun will pick up (e.g. images that could not be
+    read because storage was unavailable); its message says how much and what to do."""

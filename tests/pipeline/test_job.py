@@ -8,7 +8,7 @@ from support.broken_images import write_broken_images
 from support.miners import band_miner
 
 from unsamv2.data import read_mask_table
-from unsamv2.errors import InputError
+from unsamv2.errors import IncompleteRunError, InputError
 from unsamv2.pipeline.job import MineJob, run_mine
 from unsamv2.pipeline.stage import MinerStage
 
@@ -71,7 +71,8 @@ def test_miner_exceptions_become_error_rows(inputs, tmp_path, monkeypatch):
             return "x"
 
     monkeypatch.setattr(MineJob, "stage", lambda self: MinerStage(Exploding))
-    run_mine(_job(folder, tmp_path / "out"))
+    with pytest.raises(IncompleteRunError, match="every one of the 10 images"):  # all failed: not exit 0
+        run_mine(_job(folder, tmp_path / "out"))
     table = read_mask_table(str(tmp_path / "out"))
     failed = [m for m, e in zip(table["error_message"].to_pylist(), table["error"].to_pylist(), strict=True) if e == "failed"]
     assert len(failed) == 5 and all("kaboom" in m for m in failed)
@@ -84,3 +85,19 @@ def test_job_validation_is_one_sentence(tmp_path):
         MineJob(str(tmp_path), str(tmp_path / "o"), backend="spark", miner_kind="noop")
     with pytest.raises(InputError, match="differ"):
         MineJob(str(tmp_path), str(tmp_path), miner_kind="noop")
+
+
+def test_damaged_shards_are_re_mined_exactly(inputs, tmp_path):
+    folder, _ = inputs
+    out = tmp_path / "out"
+    run_mine(_job(folder, out))
+    clean = read_mask_table(str(out)).to_pylist()
+    truncated = out / "shards" / "shard-000001" / "part-000001.parquet"
+    truncated.write_bytes(truncated.read_bytes()[:100])
+    flipped = out / "shards" / "shard-000003" / "part-000003.parquet"
+    data = bytearray(flipped.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    flipped.write_bytes(bytes(data))
+    rerun = run_mine(_job(folder, out))
+    assert (rerun.shards_skipped, rerun.shards_written) == (2, 2)
+    assert read_mask_table(str(out)).to_pylist() == clean

@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=4, help="images per actor call")
     p.add_argument("--ray-address", default=None, help="existing cluster from one of its nodes: auto or head-ip:6379 (Ray Client ray:// is not supported by Ray Data)")
     p.add_argument("--max-restarts", type=int, default=4, help="actor restarts / task retries")
+    p.add_argument("--read-attempts", type=int, default=4,
+                   help="attempts per image on transient storage errors (403, throttling, 5xx, timeouts), with "
+                        "backoff; images still unreadable leave their shard incomplete for a rerun")
     add_miner_arguments(p)
     p.set_defaults(func=_mine)
 
@@ -48,7 +51,7 @@ def _mine(args: argparse.Namespace) -> int:
     job = MineJob(args.input, args.output, shard_size=args.shard_size, backend=args.backend,
                   batch_size=args.batch_size, actors=args.actors, cpus_per_actor=args.cpus_per_actor,
                   gpus_per_actor=args.gpus_per_actor, ray_address=args.ray_address,
-                  max_restarts=args.max_restarts, miner=miner)
+                  max_restarts=args.max_restarts, read_attempts=args.read_attempts, miner=miner)
     bar = tqdm(desc="shards", unit="shard", delay=1.0)  # no bar for runs that fail at once
 
     def progress(done: int, total: int, counters) -> None:  # noqa: ANN001
@@ -57,8 +60,10 @@ def _mine(args: argparse.Namespace) -> int:
         bar.set_postfix(images=counters.images, masks=counters.masks, errors=sum(counters.errors.values()))
         bar.refresh()
 
-    summary = run_mine(job, on_progress=progress)
-    bar.close()
+    try:
+        summary = run_mine(job, on_progress=progress)
+    finally:
+        bar.close()
     errors = ", ".join(f"{k}={v}" for k, v in summary.errors.items()) or "none"
     print(f"mined {summary.images} images ({summary.ok_images} ok, {summary.masks} masks, errors: {errors}) "
           f"in {summary.seconds:.1f} s; {summary.shards_written} shard(s) written, {summary.shards_skipped} "

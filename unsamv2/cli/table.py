@@ -38,10 +38,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _info(args: argparse.Namespace) -> int:
     import pyarrow.compute as pc
 
-    from unsamv2.data import list_complete_shards, read_mask_table
+    from unsamv2.data import read_mask_table
+    from unsamv2.data.shards import scan_shards
 
     table = read_mask_table(args.table)
-    shards = [] if args.table.endswith(".parquet") else list_complete_shards(args.table)
+    shards, damaged = ([], {}) if args.table.endswith(".parquet") else scan_shards(args.table)
     n_masks = pc.sum(pc.list_value_length(table["masks"])).as_py() or 0
     statuses = table.group_by("status").aggregate([("status", "count")]).to_pylist()
     errors = table.filter(pc.equal(table["status"], "error")).group_by("error").aggregate([("error", "count")])
@@ -51,6 +52,11 @@ def _info(args: argparse.Namespace) -> int:
     print(f"masks      {n_masks}  ({n_masks / max(table.num_rows, 1):.1f} per image)")
     for row in errors.to_pylist():
         print(f"error      {row['error']}: {row['error_count']}")
+    for index, reason in damaged.items():
+        print(f"damaged    shard {index} (left out): {reason}")
+    if damaged:
+        print(f"           rerun the 'unsamv2 mine' command that wrote {args.table} to recompute "
+              f"{len(damaged)} damaged shard(s).")
     return 0
 
 

@@ -53,7 +53,10 @@ ERROR_REASONS = (
     "unsupported",  # e.g. an image mode that cannot be converted to RGB
     "failed",  # the producer (miner) raised on this image
     "crashed",  # the worker process died while mining this image, also after a restart (segfault, OOM)
+    "unavailable",  # storage failed transiently (403, throttling, 5xx, timeout) after retries: such a row
+    #                 is never written; its shard stays incomplete and a rerun mines it
 )
+PERMANENT_ERROR_REASONS = tuple(r for r in ERROR_REASONS if r != "unavailable")
 
 MASK_STRUCT = pa.struct(
     [

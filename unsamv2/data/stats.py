@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -23,8 +24,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from unsamv2.data import storage
-from unsamv2.data.shards import ShardInfo, list_complete_shards, read_shard
+from unsamv2.data.shards import ShardInfo, read_shard, scan_shards
 from unsamv2.errors import InputError, StorageError
+
+log = logging.getLogger(__name__)
 
 G_BINS = np.round(np.linspace(0.1, 1.0, 10), 2)  # edges of 9 bins; 1.0 falls in the last one
 AREA_BINS = np.array([0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0 + 1e-9])  # fraction of image
@@ -71,7 +74,9 @@ def _frames(uri: str) -> tuple[Any, Any]:
 
     if not storage.exists(uri):
         raise StorageError(f"{uri} does not exist; give the folder (or s3:// prefix) of a mask table.")
-    shards = list_complete_shards(uri)
+    shards, damaged = scan_shards(uri)
+    for index, reason in damaged.items():
+        log.warning("left out shard %d: %s", index, reason)
     if not shards:
         raise InputError(f"{uri} has no complete shards yet; run 'unsamv2 mine' first or check the path.")
     meta_i = pd.DataFrame({"image_id": pd.Series(dtype="int64"), "status": pd.Series(dtype="object"),

@@ -9,6 +9,7 @@ Errors become :class:`unsamv2.errors.StorageError` with one sentence (what faile
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
 import uuid
@@ -17,9 +18,21 @@ from typing import IO, Any
 
 import fsspec
 
-from unsamv2.errors import StorageError
+from unsamv2.errors import StorageError, TransientStorageError
 
 REMOTE_PROTOCOLS = ("s3", "s3a", "gs", "gcs", "az", "abfs", "memory")
+_TRANSIENT_CODES = frozenset({
+    "SlowDown", "Throttling", "ThrottlingException", "RequestThrottled", "TooManyRequests", "RequestTimeout",
+    "RequestTimeoutException", "InternalError", "ServiceUnavailable", "ExpiredToken", "ExpiredTokenException",
+    "TokenRefreshRequired", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "RequestTimeTooSkewed",
+})
+_TRANSIENT_ERRNOS = frozenset({errno.ETIMEDOUT, errno.ECONNRESET, errno.ECONNREFUSED, errno.ECONNABORTED,
+                               errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENETDOWN, errno.EAGAIN})
+_TRANSIENT_TYPE_NAMES = frozenset({
+    "EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError",
+    "NoCredentialsError", "CredentialRetrievalError", "ClientConnectorError", "ServerDisconnectedError",
+    "ClientPayloadError", "ClientOSError", "ServerTimeoutError",
+})
 
 
 def is_remote(uri: str) -> bool:
@@ -70,8 +83,45 @@ def exists(uri: str) -> bool:
     return bool(fs.exists(path))
 
 
+def _http_status(exc: BaseException) -> tuple[int | None, str | None]:
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return None, None
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return (int(status) if status is not None else None), response.get("Error", {}).get("Code")
+
+
+def is_transient(exc: BaseException, *, remote: bool = True) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) is a failure that may pass on retry.
+
+    Transient: throttling (429, SlowDown), 5xx answers, access denied / expired or missing
+    credentials on an object store (403: fixed by new credentials, then a rerun), connection
+    errors and timeouts. Permanent: missing keys, folders given as files, local permission errors,
+    anything else. ``remote`` says whether the failing URI was an object store.
+    """
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        status, code = _http_status(cur)
+        if code in _TRANSIENT_CODES or (status is not None and (status in (403, 408, 429) or status >= 500)):
+            return True
+        if isinstance(cur, (TimeoutError, ConnectionError)) or type(cur).__name__ in _TRANSIENT_TYPE_NAMES:
+            return True
+        if remote and isinstance(cur, PermissionError):
+            return True
+        if isinstance(cur, OSError) and cur.errno in _TRANSIENT_ERRNOS:
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
 def read_bytes(uri: str) -> bytes:
-    """The whole content of the file at ``uri``."""
+    """The whole content of the file at ``uri``.
+
+    Raises :class:`StorageError` (missing, a folder, unreadable) or its subclass
+    :class:`TransientStorageError` when the failure may pass (see :func:`is_transient`).
+    """
     fs, path = filesystem(uri)
     try:
         with fs.open(path, "rb") as f:
@@ -80,8 +130,16 @@ def read_bytes(uri: str) -> bytes:
         raise StorageError(f"{uri} does not exist; check the path or URI.") from exc
     except IsADirectoryError as exc:
         raise StorageError(f"{uri} is a folder, not a file; give the path of a file.") from exc
-    except PermissionError as exc:
-        raise StorageError(f"{uri} cannot be read (permission denied); fix its permissions or credentials.") from exc
+    except Exception as exc:  # noqa: BLE001 - classified below, never swallowed
+        if is_transient(exc, remote=is_remote(uri)):
+            raise TransientStorageError(
+                f"{uri} could not be read for now ({type(exc).__name__}: {exc}); check the credentials and the "
+                "store's availability, then rerun.") from exc
+        if isinstance(exc, PermissionError):
+            raise StorageError(f"{uri} cannot be read (permission denied); fix its permissions.") from exc
+        if isinstance(exc, OSError):
+            raise StorageError(f"{uri} could not be read ({exc}); check the file or the store.") from exc
+        raise
 
 
 def read_text(uri: str) -> str:

@@ -4,6 +4,9 @@ Rows arrive in any order and in batches from any worker. A shard is written (tem
 marker last) as soon as all of its manifest entries have a row; duplicates (a retried batch whose
 first attempt also delivered) are dropped by (shard, position), so the table is duplicate-free by
 construction. Only rows of unfinished shards are held in memory.
+
+A shard with any ``unavailable`` row (storage failed transiently after retries) is not written:
+it stays without a marker, is counted in :attr:`RunCounters.incomplete_shards`, and a rerun mines it.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ class RunCounters:
     mine_seconds: float = 0.0
     shards_written: int = 0
     duplicates_dropped: int = 0
+    unavailable_images: int = 0
+    incomplete_shards: list[int] = field(default_factory=list)
+    unavailable_example: str | None = None
 
 
 class ShardAssembler:
@@ -66,6 +72,16 @@ class ShardAssembler:
     def _write(self, shard: int) -> None:
         rows = self.parts.pop(shard)
         table = pa.concat_tables([rows[p] for p in sorted(rows)])
+        unavailable = pc.equal(table.column("error"), "unavailable")
+        n_unavailable = pc.sum(unavailable).as_py() or 0
+        if n_unavailable:  # storage failed transiently: leave the shard without a marker for a rerun
+            c = self.counters
+            c.unavailable_images += n_unavailable
+            c.incomplete_shards.append(shard)
+            if c.unavailable_example is None:
+                c.unavailable_example = table.filter(unavailable).column("error_message")[0].as_py()
+            del self.expected[shard]
+            return
         self._count(table)
         write_shard(self.output_uri, shard, table.select(MASK_TABLE_SCHEMA.names))
         del self.expected[shard]

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import io
+import time
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from unsamv2.data import storage
-from unsamv2.errors import StorageError
+from unsamv2.errors import StorageError, TransientStorageError
 
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP; anything larger is treated as a decompression bomb
 DEFAULT_MIN_SIDE = 32
@@ -41,15 +42,42 @@ def _fail(reason: str, message: str, content_hash: str | None = None) -> LoadedI
     return LoadedImage(image=None, content_hash=content_hash, error=reason, message=message)
 
 
-def read_image_bytes(uri: str) -> tuple[bytes | None, str | None, str | None]:
-    """(bytes, None, None) or (None, reason, message) for a local path or object-store URI."""
-    try:
-        return storage.read_bytes(uri), None, None
-    except StorageError as exc:
-        reason = "missing" if "does not exist" in str(exc) else "unreadable"
-        return None, reason, str(exc)
-    except OSError as exc:  # network or disk trouble
-        return None, "unreadable", f"{uri} could not be read ({exc})."
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often a transient read failure is retried: ``attempts`` in all, waiting
+    ``base_seconds * 2**k`` (capped at ``max_seconds``) before retry ``k``."""
+
+    attempts: int = 4
+    base_seconds: float = 0.5
+    max_seconds: float = 8.0
+
+    def delays(self) -> list[float]:
+        return [min(self.max_seconds, self.base_seconds * 2**k) for k in range(max(0, self.attempts - 1))]
+
+
+DEFAULT_RETRY = RetryPolicy()
+
+
+def read_image_bytes(uri: str, retry: RetryPolicy = DEFAULT_RETRY) -> tuple[bytes | None, str | None, str | None]:
+    """(bytes, None, None) or (None, reason, message) for a local path or object-store URI.
+
+    Transient failures (:class:`unsamv2.errors.TransientStorageError`) are retried with backoff;
+    if they persist the reason is ``unavailable`` (the caller must not treat the image as done).
+    """
+    delays = retry.delays()
+    for attempt in range(len(delays) + 1):
+        try:
+            return storage.read_bytes(uri), None, None
+        except TransientStorageError as exc:
+            if attempt == len(delays):
+                return None, "unavailable", f"{exc} (after {attempt + 1} attempts)"
+            time.sleep(delays[attempt])
+        except StorageError as exc:
+            reason = "missing" if "does not exist" in str(exc) else "unreadable"
+            return None, reason, str(exc)
+        except OSError as exc:  # disk trouble that storage did not classify
+            return None, "unreadable", f"{uri} could not be read ({exc})."
+    raise AssertionError("unreachable")
 
 
 def _to_rgb(img) -> np.ndarray:  # noqa: ANN001 - PIL image
@@ -98,9 +126,10 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, min_side:
     return LoadedImage(image=np.ascontiguousarray(rgb), content_hash=digest)
 
 
-def load_image(uri: str, *, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = DEFAULT_MIN_SIDE) -> LoadedImage:
+def load_image(uri: str, *, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = DEFAULT_MIN_SIDE,
+               retry: RetryPolicy = DEFAULT_RETRY) -> LoadedImage:
     """Read and decode the image at ``uri`` (local or s3://); failures become a reason and message."""
-    data, reason, message = read_image_bytes(uri)
+    data, reason, message = read_image_bytes(uri, retry)
     if data is None:
         return _fail(reason or "unreadable", message or "unreadable")
     return decode_image(data, max_pixels=max_pixels, min_side=min_side)

@@ -6,6 +6,7 @@ that already have a ``_SUCCESS`` marker are skipped, so a rerun only computes wh
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import time
@@ -15,9 +16,9 @@ from typing import Any, Literal
 
 from unsamv2.data import storage
 from unsamv2.data.shards import is_complete
-from unsamv2.errors import InputError
+from unsamv2.errors import IncompleteRunError, InputError
 from unsamv2.pipeline.assemble import RunCounters, ShardAssembler
-from unsamv2.pipeline.decode import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE
+from unsamv2.pipeline.decode import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE, DEFAULT_RETRY
 from unsamv2.pipeline.manifest import ManifestInfo, ensure_manifest
 from unsamv2.pipeline.stage import ImageMiner, MinerStage, Resources, noop_miner
 
@@ -47,6 +48,7 @@ class MineJob:
     gpus_per_actor: float = 0.0
     ray_address: str | None = None
     max_restarts: int = 4
+    read_attempts: int = DEFAULT_RETRY.attempts
     max_pixels: int = DEFAULT_MAX_PIXELS
     min_side: int = DEFAULT_MIN_SIDE
     miner_kind: Literal["unsamv2", "noop"] = "unsamv2"
@@ -60,6 +62,7 @@ class MineJob:
             (self.backend in ("local", "ray"), f"backend must be 'local' or 'ray', got {self.backend!r}"),
             (self.miner_kind in ("unsamv2", "noop"), f"miner_kind must be 'unsamv2' or 'noop', got {self.miner_kind!r}"),
             (self.max_restarts >= 0, f"max_restarts must be >= 0, got {self.max_restarts}"),
+            (self.read_attempts >= 1, f"read_attempts must be at least 1, got {self.read_attempts}"),
             (self.input_uri.rstrip("/") != self.output_uri.rstrip("/"), "the output must differ from the input"),
         ]
         for ok, message in checks:
@@ -75,7 +78,8 @@ class MineJob:
             noop_miner if self.miner_kind == "noop" else functools.partial(method_miner, self.miner)
         )
         return MinerStage(factory, resources=Resources(self.cpus_per_actor, self.gpus_per_actor),
-                          max_pixels=self.max_pixels, min_side=self.min_side)
+                          max_pixels=self.max_pixels, min_side=self.min_side,
+                          retry=dataclasses.replace(DEFAULT_RETRY, attempts=self.read_attempts))
 
 
 class MethodMiner:
@@ -120,6 +124,8 @@ class MineSummary:
     duplicates_dropped: int
     skipped_non_images: int
     dashboard_url: str | None = None
+    images_unavailable: int = 0
+    shards_incomplete: list[int] = dataclasses.field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -148,7 +154,22 @@ def run_mine(job: MineJob, on_progress: ProgressFn | None = None) -> MineSummary
         raise RuntimeError(f"shards {assembler.remaining} did not receive all their rows; rerun to complete them")
     summary = _summarise(job, info, skipped, assembler.counters, time.perf_counter() - start, dashboard)
     storage.write_text(storage.join(job.output_uri, SUMMARY_FILE), summary.to_json())
+    _raise_if_failed(summary, assembler.counters)
     return summary
+
+
+def _raise_if_failed(summary: MineSummary, c: RunCounters) -> None:
+    """A run that left shards incomplete, or whose every image failed, is a failure, not exit 0."""
+    if summary.shards_incomplete:
+        raise IncompleteRunError(
+            f"{summary.images_unavailable} images in {len(summary.shards_incomplete)} shards "
+            f"{summary.shards_incomplete[:10]} could not be read (storage unavailable, e.g. {c.unavailable_example}); "
+            f"those shards were left incomplete and a rerun of the same command picks them up.")
+    if summary.images and not summary.ok_images:
+        reasons = ", ".join(f"{k}={v}" for k, v in summary.errors.items())
+        raise IncompleteRunError(
+            f"every one of the {summary.images} images mined by this run failed ({reasons}); the error rows are "
+            f"in {summary.output_uri}: check the inputs (unsamv2 table info {summary.output_uri}).")
 
 
 def _run_backend(job: MineJob, info: ManifestInfo, pending: list[int], assembler: ShardAssembler) -> str | None:
@@ -173,5 +194,6 @@ def _summarise(job: MineJob, info: ManifestInfo, skipped: int, c: RunCounters, s
         images_per_second=round(c.images / seconds, 3) if seconds > 0 else 0.0,
         mine_seconds_per_image=round(c.mine_seconds / c.images, 4) if c.images else 0.0,
         duplicates_dropped=c.duplicates_dropped, skipped_non_images=info.skipped_non_images,
-        dashboard_url=dashboard,
+        dashboard_url=dashboard, images_unavailable=c.unavailable_images,
+        shards_incomplete=sorted(c.incomplete_shards),
     )

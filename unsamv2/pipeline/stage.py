@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from unsamv2.data.schema import MASK_TABLE_SCHEMA, image_row
-from unsamv2.pipeline.decode import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE, load_image
+from unsamv2.pipeline.decode import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE, DEFAULT_RETRY, RetryPolicy, load_image
 
 # Columns the stage adds to mask-table rows so the writer can place them; dropped before writing.
 PLACEMENT_FIELDS = [pa.field("shard", pa.int32()), pa.field("position", pa.int32()),
@@ -58,13 +58,17 @@ class MinerStage:
             (a module-level function or a ``functools.partial`` of one).
         resources: what one worker running this stage needs.
         max_pixels / min_side: decoding guards, see :mod:`unsamv2.pipeline.decode`.
+        retry: how transient read failures are retried; if they persist the row's error is
+            ``unavailable`` and the assembler leaves its shard incomplete.
     """
 
     name = "MinerStage"
 
     def __init__(self, miner_factory: Callable[[], ImageMiner], *, resources: Resources = Resources(),
-                 max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = DEFAULT_MIN_SIDE) -> None:
+                 max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = DEFAULT_MIN_SIDE,
+                 retry: RetryPolicy = DEFAULT_RETRY) -> None:
         self.miner_factory = miner_factory
+        self.retry = retry
         self.resources = resources
         self.max_pixels = max_pixels
         self.min_side = min_side
@@ -85,7 +89,7 @@ class MinerStage:
             raise RuntimeError("MinerStage.setup() must run before process_batch()")
         start = time.perf_counter()
         config_hash = self._miner.config_hash()
-        loaded = load_image(image_uri, max_pixels=self.max_pixels, min_side=self.min_side)
+        loaded = load_image(image_uri, max_pixels=self.max_pixels, min_side=self.min_side, retry=self.retry)
         base = {"image_id": image_id, "image_uri": image_uri, "producer_config_hash": config_hash,
                 "content_hash": loaded.content_hash}
         if not loaded.ok:
