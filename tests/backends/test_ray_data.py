@@ -3,6 +3,7 @@
 import os
 
 import pytest
+from support import faults
 from support.broken_images import write_broken_images
 
 from unsamv2.data import read_mask_table
@@ -49,8 +50,7 @@ def test_ray_matches_local_and_reruns_skip(ray_cluster, inputs, tmp_path):
 def test_actor_killed_mid_shard_still_gives_a_complete_duplicate_free_table(ray_cluster, inputs, tmp_path, monkeypatch):
     folder, expected = inputs
     once = tmp_path / "died-once"
-    monkeypatch.setenv("UNSAMV2_FAULT_DIE_AFTER", "2")
-    monkeypatch.setenv("UNSAMV2_FAULT_ONCE_FILE", str(once))
+    faults.inject(monkeypatch, die_after=2, once_file=str(once))
     summary = run_mine(_job(folder, tmp_path / "out", batch_size=3))
     assert once.exists()  # an actor really exited mid-run
     table = read_mask_table(str(tmp_path / "out"))
@@ -65,7 +65,7 @@ def test_a_poison_image_that_kills_every_worker_becomes_a_crashed_row(ray_cluste
     recorded as 'crashed' instead of mined again, the run completes, and its batch neighbours get
     their real rows."""
     folder, expected = inputs
-    monkeypatch.setenv("UNSAMV2_FAULT_POISON", "rgba.png")
+    faults.inject(monkeypatch, poison="rgba.png")
     summary = run_mine(_job(folder, tmp_path / "out", batch_size=3))
     rows = {os.path.basename(r["image_uri"]): r for r in read_mask_table(str(tmp_path / "out")).to_pylist()}
     assert len(rows) == len(expected) == summary.images
@@ -132,7 +132,8 @@ def test_ray_client_addresses_are_refused_with_a_clear_sentence():
 
 
 def test_a_ray_job_driver_does_not_forward_what_the_job_already_sets(monkeypatch):
-    """Ray refuses a ray.init in a job's driver that sets an env var the job's runtime env sets."""
+    """Ray refuses a ray.init in a job's driver that sets an env var the job's runtime env sets;
+    UNSAMV2_FAULT_* (old test switches) never reach a worker."""
     import json
 
     from unsamv2.backends.ray_data import FORWARDED_ENV, _forwarded_env
@@ -140,9 +141,10 @@ def test_a_ray_job_driver_does_not_forward_what_the_job_already_sets(monkeypatch
     for key in [k for k in os.environ if k.startswith("UNSAMV2_") or k in FORWARDED_ENV]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("UNSAMV2_RAY_GPU_LIMIT", "gpu")
     monkeypatch.setenv("UNSAMV2_FAULT_DIE_AFTER", "3")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
-    assert _forwarded_env() == {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "UNSAMV2_FAULT_DIE_AFTER": "3"}
+    assert _forwarded_env() == {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "UNSAMV2_RAY_GPU_LIMIT": "gpu"}
     job = {"runtime_env": {"env_vars": {"AWS_ENDPOINT_URL": "http://127.0.0.1:9"}}, "metadata": {}}
     monkeypatch.setenv("RAY_JOB_CONFIG_JSON_ENV_VAR", json.dumps(job))
-    assert _forwarded_env() == {"UNSAMV2_FAULT_DIE_AFTER": "3"}
+    assert _forwarded_env() == {"UNSAMV2_RAY_GPU_LIMIT": "gpu"}

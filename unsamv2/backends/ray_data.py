@@ -17,10 +17,12 @@ otherwise use up the restarts and fail the run: a :class:`~unsamv2.backends.cras
 actor learns from every restarted actor which image it is on, and an image that kills a restarted
 actor is recorded as an ``error`` row ``crashed`` instead of being mined again.
 
-Fault injection for tests: with ``UNSAMV2_FAULT_DIE_AFTER=K`` and ``UNSAMV2_FAULT_ONCE_FILE=PATH``
-an actor exits abruptly after its K-th image, once per PATH (the file records that it happened);
-with ``UNSAMV2_FAULT_POISON=TEXT`` an actor exits whenever it starts mining an image whose URI
-contains TEXT, every time (a poison image).
+Nothing here injects faults: tests wrap the stage (``tests/support/faults.py`` overrides
+``MinerStage.process_batch`` around its ``on_image`` / ``before_image`` hooks), so no fault switch
+exists in production code or reaches a worker (``UNSAMV2_FAULT_*`` variables are never forwarded).
+
+A local instance started by :func:`init_ray` listens on 127.0.0.1 only (metrics export port
+included) and keeps its session files in a private per-user folder (see :func:`init_ray`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import functools
 import logging
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +47,7 @@ log = logging.getLogger(__name__)
 
 FORWARDED_ENV_PREFIXES = ("UNSAMV2_",)
 FORWARDED_ENV = ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION")
+NEVER_FORWARDED_PREFIXES = ("UNSAMV2_FAULT_",)  # test switches of old; nothing reads them, none reach workers
 ENTRY_READERS = 2  # concurrent tasks reading manifest entries (tiny row groups; keeps the actors fed)
 
 
@@ -59,14 +63,16 @@ class RayMiningOptions:
 
 
 def _forwarded_env() -> dict[str, str]:
-    """Non-secret settings the workers need (fault hooks, S3 endpoint); never credentials.
+    """Non-secret settings the workers need (``UNSAMV2_*`` switches, S3 endpoint); never credentials,
+    never ``UNSAMV2_FAULT_*``.
 
     Inside a Ray Job's driver, keys the job's own runtime env already sets are left out: the job's
     values reach the workers anyway, and Ray refuses a ``ray.init`` that sets the same key again.
     """
     taken = _job_env_keys()
     return {k: v for k, v in os.environ.items()
-            if (k.startswith(FORWARDED_ENV_PREFIXES) or k in FORWARDED_ENV) and k not in taken}
+            if (k.startswith(FORWARDED_ENV_PREFIXES) or k in FORWARDED_ENV)
+            and not k.startswith(NEVER_FORWARDED_PREFIXES) and k not in taken}
 
 
 def _job_env_keys() -> set[str]:
@@ -85,12 +91,18 @@ def _job_env_keys() -> set[str]:
 
 
 def init_ray(address: str | None = None, *, include_dashboard: bool = True, num_cpus: int | None = None) -> str | None:
-    """Connect to the Ray cluster at ``address`` or start a local one; returns the dashboard URL.
+    """Connect to the Ray cluster at ``address`` (or ``$RAY_ADDRESS``) or start a local one; returns
+    the dashboard URL.
 
-    Reuses an already initialised Ray. A local instance binds the dashboard to 127.0.0.1.
+    Reuses an already initialised Ray. A local instance is a single-machine node on 127.0.0.1: its
+    dashboard, metrics export port and other listeners bind to loopback only, and its session
+    files live in a private per-user folder (``$TMPDIR``/``/tmp`` + ``unsamv2-<uid>/ray``, mode
+    0700, checked before reuse; ``RAY_TMPDIR`` set: Ray's own choice), not in ``/tmp/ray``, which
+    every user shares.
     """
     import ray
 
+    address = address or os.environ.get("RAY_ADDRESS") or None
     if address and address.startswith("ray://"):
         from unsamv2.errors import InputError
 
@@ -102,10 +114,53 @@ def init_ray(address: str | None = None, *, include_dashboard: bool = True, num_
     if address:
         ctx = ray.init(address=address, runtime_env=runtime_env, ignore_reinit_error=True)
     else:
-        ctx = ray.init(num_cpus=num_cpus, include_dashboard=include_dashboard, dashboard_host="127.0.0.1",
-                       runtime_env=runtime_env, ignore_reinit_error=True)
+        ctx = _start_local_ray(runtime_env, include_dashboard=include_dashboard, num_cpus=num_cpus)
     url = ctx.address_info.get("webui_url") if include_dashboard else None
     return f"http://{url}" if url and "://" not in url else (url or None)
+
+
+def _start_local_ray(runtime_env: dict[str, Any], *, include_dashboard: bool, num_cpus: int | None) -> Any:
+    """``ray.init`` of a new local instance on loopback with private session files (see init_ray)."""
+    import ray
+
+    kwargs: dict[str, Any] = {"num_cpus": num_cpus, "include_dashboard": include_dashboard,
+                              "dashboard_host": "127.0.0.1", "runtime_env": runtime_env, "ignore_reinit_error": True}
+    if ray.is_initialized():
+        return ray.init(**kwargs)
+    if "RAY_TMPDIR" not in os.environ:
+        from unsamv2.backends.private_dirs import private_runtime_dir
+
+        kwargs["_temp_dir"] = str(private_runtime_dir() / "ray")
+    with _single_machine_node():
+        ctx = ray.init(**kwargs)
+    node_ip = ctx.address_info.get("node_ip_address")
+    if node_ip != "127.0.0.1":
+        log.warning("the local Ray node has address %s, not 127.0.0.1: its metrics port may listen on all "
+                    "interfaces (this Ray version ignored its single-machine setting)", node_ip)
+    return ctx
+
+
+@contextlib.contextmanager
+def _single_machine_node() -> Iterator[None]:
+    """Ray's single-machine mode while a local node starts: the node takes 127.0.0.1 as its address,
+    so Ray binds its metrics export port and agents to loopback instead of all interfaces.
+
+    This is what ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` selects (the default on macOS and Windows);
+    Ray reads that variable once at import, so its parsed value is set here for the start only.
+    """
+    try:
+        from ray._private import ray_constants
+    except ImportError:
+        ray_constants = None
+    if not hasattr(ray_constants, "ENABLE_RAY_CLUSTER"):  # another Ray: start as is; init_ray warns
+        yield
+        return
+    saved = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved
 
 
 class _Metrics:
@@ -127,36 +182,6 @@ class _Metrics:
         self.seconds.observe(row["mine_seconds"])
 
 
-class _FaultInjector:
-    """Exit the process after K images, once per marker file, or on a poison image (see module
-    docstring)."""
-
-    def __init__(self) -> None:
-        after = os.environ.get("UNSAMV2_FAULT_DIE_AFTER")
-        self.after = int(after) if after else None
-        self.once_file = os.environ.get("UNSAMV2_FAULT_ONCE_FILE")
-        self.poison = os.environ.get("UNSAMV2_FAULT_POISON") or None
-        self.seen = 0
-
-    def poisoned(self, image_uri: str) -> None:
-        """Die when starting on a poison image."""
-        if self.poison and self.poison in image_uri:
-            os._exit(18)
-
-    def tick(self) -> None:
-        if self.after is None or self.once_file is None:
-            return
-        self.seen += 1
-        if self.seen >= self.after:
-            try:
-                fd = os.open(self.once_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                self.after = None  # already happened once
-                return
-            os.close(fd)
-            os._exit(17)
-
-
 class MinerActor:
     """Ray Data callable class: one per actor; builds the miner once, mines batches of entries.
 
@@ -171,7 +196,6 @@ class MinerActor:
         self.stage = stage
         self.stage.setup()
         self.metrics = _Metrics()
-        self.faults = _FaultInjector()
         self.registry = registry
         self.actor_id = ray.get_runtime_context().get_actor_id()
         self.careful = registry is not None and ray.get(registry.started.remote(self.actor_id))
@@ -182,12 +206,10 @@ class MinerActor:
 
             if ray.get(self.registry.begin.remote(self.actor_id, f"{shard}:{position}")) >= CRASH_LIMIT:
                 return "the worker process died while mining this image, also after a restart (segfault or out of memory)"
-        self.faults.poisoned(image_uri)
         return None
 
     def _on_image(self, row: dict[str, Any]) -> None:
         self.metrics.record(row)
-        self.faults.tick()
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         rows = self.stage.process_batch(batch, on_image=self._on_image, before_image=self._before_image)
