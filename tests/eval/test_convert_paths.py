@@ -147,3 +147,12 @@ def test_split_list_names_cannot_escape(world, script):
     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert done.returncode == 2 and "'..'" in done.stderr and "Traceback" not in done.stderr, done.stderr
     assert snapshot(world, world / "out") == before and not (world / "out").exists()
+
+
+def test_converting_into_the_input_folder_never_overwrites_the_input_file(world):
+    ann = world / "ds" / "annotations.json"
+    ann.write_text(coco_with(world, "images/a.png").read_text())
+    before = snapshot(world, world / "nothing")
+    with pytest.raises(InputError, match="overwrite its own input"):
+        convert_coco_json(ann, world / "ds", world / "ds")
+    assert snapshot(world, world / "nothing") == before

@@ -249,6 +249,10 @@ def convert_coco_json(src_json: str | Path, image_root: str | Path, out_dir: str
     before any image is placed: an absolute one or one with ``..`` is an :class:`InputError`
     naming the image, and nothing is written.
     """
+    target = Path(out_dir) / "annotations.json"
+    if target.exists() and os.path.samefile(src_json, target):
+        raise InputError(f"{src_json} is the output's annotations.json, so converting would overwrite its own "
+                         "input; choose another output folder.")
     src = json.loads(Path(src_json).read_text())
     if not isinstance(src, dict) or "images" not in src or "annotations" not in src:
         raise InputError(f"{src_json} is not a COCO file: it needs 'images' and 'annotations'.")
