@@ -70,7 +70,7 @@ def throughput(folder: str, tmp: str, n: int) -> list[tuple[str, float, float]]:
     rows.append((f"Ray Data, 1 actor, no-op miner, {8 * n} images", min(large), 8 * n / min(large)))
     ray.shutdown()
     start = time.perf_counter()
-    from unsamv2.pipeline.decode import load_image
+    from unsamv2.data.images import load_image
 
     for name in sorted(os.listdir(folder)):
         load_image(os.path.join(folder, name))

@@ -52,7 +52,7 @@ def test_mine_image_errors_are_user_errors(tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"nope")
     args = _parse(["mine-image", str(bad), "--out", str(tmp_path / "o")])
-    with pytest.raises(UnSAMv2Error, match="not a readable image"):
+    with pytest.raises(UnSAMv2Error, match=r"cannot be used as an image \(not_an_image"):
         args.func(args)
     args = _parse(["mine-image", str(bad), "--out", str(tmp_path / "o"), "--thresholds", "0.9,x"])
     with pytest.raises(UnSAMv2Error, match="--thresholds"):

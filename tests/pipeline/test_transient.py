@@ -15,7 +15,7 @@ from unsamv2.cli import main
 from unsamv2.data import read_mask_table, storage
 from unsamv2.data.shards import is_complete
 from unsamv2.errors import IncompleteRunError, StorageError, TransientStorageError
-from unsamv2.pipeline.decode import RetryPolicy, read_image_bytes
+from unsamv2.data.images import RetryPolicy, read_image_bytes
 from unsamv2.pipeline.job import MineJob, run_mine
 
 
@@ -55,7 +55,7 @@ def test_transient_reads_are_retried_then_reported_unavailable(monkeypatch):
         return b"bytes"
 
     monkeypatch.setattr(storage, "read_bytes", flaky)
-    monkeypatch.setattr("unsamv2.pipeline.decode.time.sleep", lambda s: None)
+    monkeypatch.setattr("unsamv2.data.images.time.sleep", lambda s: None)
     assert read_image_bytes("s3://b/x.png", RetryPolicy(attempts=4)) == (b"bytes", None, None)
     calls.clear()
     data, reason, message = read_image_bytes("s3://b/x.png", RetryPolicy(attempts=2))
@@ -79,7 +79,7 @@ def test_local_outage_leaves_shards_incomplete_and_rerun_completes(tmp_path, mon
         return real(uri)
 
     monkeypatch.setattr(storage, "read_bytes", outage)
-    monkeypatch.setattr("unsamv2.pipeline.decode.time.sleep", lambda s: None)
+    monkeypatch.setattr("unsamv2.data.images.time.sleep", lambda s: None)
     out = str(tmp_path / "out")
     code = main(["mine", str(inputs), out, "--shard-size", "2", "--read-attempts", "2"])
     assert code != 0 and "2 images in 1 shards [1] could not be read" in capsys.readouterr().err

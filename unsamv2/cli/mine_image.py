@@ -67,25 +67,7 @@ def _config(args: argparse.Namespace):  # -> MinerConfig
     return MinerConfig.from_dict(values)
 
 
-def _read_image(uri: str):  # -> tuple[np.ndarray, bytes]
-    import io
-
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
-
-    from unsamv2.data import storage
-    from unsamv2.errors import InputError
-
-    data = storage.read_bytes(uri)
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            return np.asarray(im.convert("RGB")), data
-    except (UnidentifiedImageError, OSError) as exc:
-        raise InputError(f"{uri} is not a readable image ({exc}); give a PNG/JPEG file.") from exc
-
-
 def _run(args: argparse.Namespace) -> int:
-    import hashlib
     import os
     import sys
     import time
@@ -98,7 +80,10 @@ def _run(args: argparse.Namespace) -> int:
     from unsamv2.mining.overlay import band_grid, band_label, band_overlays
 
     config = _config(args)
-    image, data = _read_image(args.image)
+    from unsamv2.data.images import read_image
+
+    loaded = read_image(args.image)
+    image = loaded.image
     os.makedirs(args.out, exist_ok=True)
     print(f"mining {args.image} ({image.shape[1]}x{image.shape[0]}) with backbone "
           f"{config.backbone} ...", file=sys.stderr)
@@ -107,7 +92,7 @@ def _run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     row = image_row(
         image_id=0, image_uri=args.image, producer_config_hash=config.config_hash(),
-        content_hash=hashlib.sha256(data).hexdigest(), height=image.shape[0], width=image.shape[1],
+        content_hash=loaded.content_hash, height=image.shape[0], width=image.shape[1],
         masks=to_mask_records(mined),
     )
     table_path = os.path.join(args.out, "masks.parquet")

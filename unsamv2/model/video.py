@@ -43,16 +43,12 @@ def list_frames(folder: str) -> list[str]:
 
 
 def read_frame(uri: str) -> np.ndarray:
-    """(H, W, 3) uint8 RGB of an image file (local or s3://)."""
-    import io
+    """(H, W, 3) uint8 RGB of an image file (local or s3://), read by the project's one image reader
+    (:func:`unsamv2.data.images.read_image`: EXIF rotation, 16-bit, CMYK, size limits); a bad file
+    raises :class:`InputError`."""
+    from unsamv2.data.images import read_image
 
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(storage.read_bytes(uri))) as img:
-            return np.asarray(img.convert("RGB")).copy()
-    except UnidentifiedImageError as exc:
-        raise InputError(f"{uri} is not a readable image; remove it from the frames folder.") from exc
+    return read_image(uri).image
 
 
 class _Frames(Sequence):

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from unsamv2.data.schema import MASK_TABLE_SCHEMA, image_row
-from unsamv2.pipeline.decode import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE, DEFAULT_RETRY, RetryPolicy, load_image
+from unsamv2.data.images import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE, DEFAULT_RETRY, RetryPolicy, load_image
 
 # Columns the stage adds to mask-table rows so the writer can place them; dropped before writing.
 PLACEMENT_FIELDS = [pa.field("shard", pa.int32()), pa.field("position", pa.int32()),
@@ -57,7 +57,7 @@ class MinerStage:
         miner_factory: builds the miner in ``setup()`` (called once per worker); must be picklable
             (a module-level function or a ``functools.partial`` of one).
         resources: what one worker running this stage needs.
-        max_pixels / min_side: decoding guards, see :mod:`unsamv2.pipeline.decode`.
+        max_pixels / min_side: decoding guards, see :mod:`unsamv2.data.images`.
         retry: how transient read failures are retried; if they persist the row's error is
             ``unavailable`` and the assembler leaves its shard incomplete.
     """

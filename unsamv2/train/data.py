@@ -7,7 +7,7 @@ random order; only one shard is in memory at a time. The stream position is
 
 A row becomes a :class:`TrainSample` on demand: up to ``max_masks`` of its masks drawn at random
 (the reference samples 30 objects per image), the image read with
-:func:`unsamv2.pipeline.decode.load_image`, the chosen masks decoded from RLE, augmented jointly
+:func:`unsamv2.data.images.load_image`, the chosen masks decoded from RLE, augmented jointly
 and squashed to the model's square input (:mod:`unsamv2.train.augment`), the image normalised
 with SAM-2's ImageNet mean / std. Every random choice of a sample comes from a generator seeded
 by ``(seed, epoch, image_id)``, so a sample does not depend on which worker loads it.
@@ -158,7 +158,7 @@ def load_sample(record: TableRecord, *, size: int, max_masks: int, augment: Augm
 
     Raises StorageError when the image cannot be read or no longer matches the table's size.
     """
-    from unsamv2.pipeline.decode import load_image
+    from unsamv2.data.images import load_image
 
     rng = _seed_rng(seed, epoch, record.image_id, 0 if record.source == "mined" else 1)
     chosen = choose_masks(len(record.rles), max_masks, rng)

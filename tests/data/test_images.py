@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from support.broken_images import write_broken_images
 
-from unsamv2.pipeline.decode import decode_image, load_image
+from unsamv2.data.images import decode_image, load_image
 
 
 @pytest.fixture(scope="module")
@@ -45,3 +45,20 @@ def test_limits_are_configurable(broken):
     data = (folder / "gray.png").read_bytes()
     assert decode_image(data, max_pixels=100).error == "too_large"
     assert decode_image(data, min_side=200).error == "too_small"
+
+
+def test_every_command_reads_images_the_same_way(broken, tmp_path):
+    """segment / video (read_frame), mine-image and evaluation use this reader: EXIF rotation and
+    16-bit are handled, and a bad file is one sentence, not a traceback."""
+    from unsamv2.data.images import read_image
+    from unsamv2.errors import InputError
+    from unsamv2.model.video import read_frame
+
+    folder, _ = broken
+    assert read_frame(str(folder / "exif_rotated.jpg")).shape == (128, 96, 3)
+    assert read_frame(str(folder / "sixteen_bit.png")).max() == 255
+    for name, reason in [("truncated.jpg", "truncated"), ("huge_declared.png", "too_large"),
+                         ("text_named.jpg", "not_an_image")]:
+        with pytest.raises(InputError, match=f"cannot be used as an image \\({reason}") as info:
+            read_image(str(folder / name))
+        assert str(info.value).count(". ") == 0 and str(info.value).endswith("file.")

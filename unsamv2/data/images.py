@@ -1,10 +1,15 @@
-"""Read and decode one input image defensively: every failure becomes a reason, never an exception.
+"""The one image reader of the project (mining, training, segment, mine-image, video, evaluation).
 
+It reads and decodes defensively: every failure becomes a reason, never an exception.
 :func:`load_image` returns a :class:`LoadedImage` with either an RGB ``(H, W, 3) uint8`` array or an
 error reason from :data:`unsamv2.data.schema.ERROR_REASONS` plus a one-sentence message. Guards:
 zero bytes, not an image, truncated data, a decompression bomb (declared pixels checked from the
 header before decoding), images smaller than ``min_side``. Modes are normalised to RGB: grayscale,
 palette, RGBA (alpha dropped), CMYK, 16-bit (scaled to 8 bit); EXIF orientation is applied.
+Transient storage failures are retried with backoff and then reported as ``unavailable``.
+
+Commands that take one image from a user call :func:`read_image`, which raises
+:class:`unsamv2.errors.InputError` with the reason in one sentence instead of returning it.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from unsamv2.data import storage
-from unsamv2.errors import StorageError, TransientStorageError
+from unsamv2.errors import InputError, StorageError, TransientStorageError
 
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP; anything larger is treated as a decompression bomb
 DEFAULT_MIN_SIDE = 32
@@ -133,3 +138,15 @@ def load_image(uri: str, *, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int 
     if data is None:
         return _fail(reason or "unreadable", message or "unreadable")
     return decode_image(data, max_pixels=max_pixels, min_side=min_side)
+
+
+def read_image(uri: str, *, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = 1,
+               retry: RetryPolicy = DEFAULT_RETRY) -> LoadedImage:
+    """Like :func:`load_image`, for a command given one image: returns an ``ok`` :class:`LoadedImage`
+    (``image`` is ``(H, W, 3) uint8`` RGB, EXIF-rotated) or raises :class:`InputError`."""
+    loaded = load_image(uri, max_pixels=max_pixels, min_side=min_side, retry=retry)
+    if not loaded.ok:
+        message = (loaded.message or "").rstrip(".")
+        raise InputError(f"{uri} cannot be used as an image ({loaded.error}: {message}); give a readable "
+                         "PNG, JPEG, TIFF, BMP or WebP file.")
+    return loaded
