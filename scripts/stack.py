@@ -5,12 +5,19 @@
     python scripts/stack.py env      # `export ...` lines for another shell (also in <state>/env.sh)
     python scripts/stack.py down     # make stop: stop only what `up` started (recorded PIDs)
 
-State (Prefect database, logs, Ray session files, the Ray token, PID records) lives in the state
-folder, ``.local/stack`` by default (``--state-dir`` / ``UNSAMV2_STACK_DIR``). Ports default to
-Prefect 4200, Ray GCS 6379, dashboard 8265, metrics 8080; each can be set by flag or environment
-(``UNSAMV2_STACK_PREFECT_PORT``, ``..._RAY_PORT``, ``..._DASHBOARD_PORT``, ``..._METRICS_PORT``);
-0 picks a free port. Ray runs with token auth (the token is generated into the state folder);
-nothing is sent over the network: Prefect analytics and Ray usage stats are off.
+State (Prefect database, logs, Ray session files, the Ray token, the Prefect API key, PID records)
+lives in the state folder, ``.local/stack`` by default (``--state-dir`` / ``UNSAMV2_STACK_DIR``),
+created mode 0700; an existing one is used only if it is a folder of this user that no one else can
+write. Ports default to Prefect 4200, Ray GCS 6379, dashboard 8265, metrics 8080; each can be set
+by flag or environment (``UNSAMV2_STACK_PREFECT_PORT``, ``..._RAY_PORT``, ``..._DASHBOARD_PORT``,
+``..._METRICS_PORT``); 0 picks a free port.
+
+Nothing answers unauthenticated: the Prefect API needs HTTP basic auth with a generated key
+(``PREFECT_API_AUTH_STRING`` in ``<state>/env.sh``, mode 0600; the server gets it as
+``PREFECT_SERVER_API_AUTH_STRING``), Ray runs with token auth (the token is generated into the
+state folder), and the Ray head is a single-machine node on 127.0.0.1, so its metrics export port
+and agents listen on loopback only. Nothing is sent over the network: Prefect analytics and Ray
+usage stats are off.
 """
 
 from __future__ import annotations
@@ -31,12 +38,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _stack_procs import StackError, alive, spawn, terminate, wait_http  # noqa: E402
 
+from unsamv2.backends.private_dirs import ensure_private_dir, private_runtime_dir  # noqa: E402
+from unsamv2.errors import StorageError  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 LOCAL_POOL_KEY = "local"  # definitions.work_pools.<key> in prefect.yaml
 GRAFANA_DASHBOARD = REPO / "infra" / "monitoring" / "grafana" / "unsamv2_mining_dashboard.json"
 PORTS = {"prefect": 4200, "ray": 6379, "dashboard": 8265, "metrics": 8080}
 STOP_ORDER = ("worker", "ray-head", "prefect-server")
+PREFECT_AUTH_FILE = "prefect_api_auth"  # user:key for the Prefect API's basic auth (0600)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -72,8 +83,16 @@ def load_state(state_dir: Path) -> dict | None:
 
 def save_state(state_dir: Path, state: dict) -> None:
     tmp = _state_file(state_dir).with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=2))
+    write_private(tmp, json.dumps(state, indent=2))
     tmp.replace(_state_file(state_dir))
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by this user only (mode 0600, also when it existed)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        os.fchmod(f.fileno(), 0o600)
+        f.write(text)
 
 
 def _port_free(port: int) -> bool:
@@ -107,26 +126,46 @@ def resolve_ports(args: argparse.Namespace) -> dict[str, int]:
 
 def ray_temp_dir(state_dir: Path) -> Path:
     """Ray's session root. Unix socket paths are limited to 107 bytes, so a long state path gets a
-    short folder under /tmp, linked from ``<state>/ray``."""
+    short folder in this user's private ``/tmp/unsamv2-<uid>`` (0700, checked before reuse), linked
+    from ``<state>/ray``. Ray makes its session folders 0777; the private parent keeps others out."""
     wanted = state_dir / "ray"
     if len(str(wanted)) <= 40:
         return wanted
     digest = hashlib.sha1(str(state_dir.resolve()).encode()).hexdigest()[:10]
-    short = Path("/tmp") / f"unsamv2-ray-{digest}"
-    short.mkdir(parents=True, exist_ok=True)
+    short = ensure_private_dir(private_runtime_dir(Path("/tmp")) / f"ray-{digest}", "the stack's Ray folder")
+    if wanted.is_symlink() and Path(os.readlink(wanted)) != short:
+        wanted.unlink()  # left by an older layout: point it at the private folder
     if not wanted.is_symlink():
         wanted.symlink_to(short, target_is_directory=True)
     return short
 
 
+def _ensure_secret(path: Path, make: str) -> Path:
+    """A secret file (0600), written once with ``make``; its value is never printed."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        os.chmod(path, 0o600)
+        return path
+    with os.fdopen(fd, "w") as f:
+        f.write(make)
+    return path
+
+
 def ensure_token(state_dir: Path) -> Path:
     """The Ray auth token file (0600), generated once; its value is never printed."""
-    path = state_dir / "ray_auth_token"
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
-    return path
+    return _ensure_secret(state_dir / "ray_auth_token", secrets.token_hex(32))
+
+
+def ensure_prefect_auth(state_dir: Path) -> str:
+    """The Prefect API's basic-auth string ``unsamv2:<key>`` (file 0600, generated once)."""
+    path = _ensure_secret(state_dir / PREFECT_AUTH_FILE, f"unsamv2:{secrets.token_urlsafe(32)}")
+    return path.read_text().strip()
+
+
+def auth_env(auth: str, *, server: bool = False) -> dict[str, str]:
+    """The Prefect auth settings: clients send ``auth`` (basic auth); the server also checks it."""
+    return {"PREFECT_API_AUTH_STRING": auth, **({"PREFECT_SERVER_API_AUTH_STRING": auth} if server else {})}
 
 
 def stack_env(state_dir: Path, ports: dict[str, int], token: Path) -> dict[str, str]:
@@ -142,6 +181,9 @@ def stack_env(state_dir: Path, ports: dict[str, int], token: Path) -> dict[str, 
         "RAY_AUTH_MODE": "token",
         "RAY_AUTH_TOKEN_PATH": str(token),
         "RAY_ADDRESS": f"127.0.0.1:{ports['ray']}",
+        # Ray's single-machine mode: the head (and every driver that joins it) takes 127.0.0.1 as its
+        # node address, so Ray binds the metrics export port and its agents to loopback only
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
     }
 
 
@@ -151,7 +193,8 @@ def export_lines(env: dict[str, str]) -> str:
 
 
 def _process_env(env: dict[str, str]) -> dict[str, str]:
-    merged = {k: v for k, v in os.environ.items() if k not in ("RAY_AUTH_TOKEN", "PREFECT_API_KEY")}
+    secret_keys = ("RAY_AUTH_TOKEN", "PREFECT_API_KEY", "PREFECT_API_AUTH_STRING", "PREFECT_SERVER_API_AUTH_STRING")
+    merged = {k: v for k, v in os.environ.items() if k not in secret_keys}
     return {**merged, **env}
 
 
@@ -254,14 +297,16 @@ def install_grafana_dashboard(temp: Path) -> Path | None:
     return target
 
 
-def start_services(args: argparse.Namespace, state: dict, env: dict[str, str], temp: Path) -> None:
+def start_services(args: argparse.Namespace, state: dict, env: dict[str, str], temp: Path, auth: str) -> None:
+    """Prefect server (API auth on) and Ray head, then the work pool, limit, worker and deployments."""
     ports, d = state["ports"], args.state_dir
     head_env = {**env, "RAY_PROMETHEUS_HOST": os.environ.get("RAY_PROMETHEUS_HOST", "http://127.0.0.1:9090"),
                 "RAY_GRAFANA_HOST": os.environ.get("RAY_GRAFANA_HOST", "http://127.0.0.1:3000"),
                 # no Serve replicas to migrate here: a short drain keeps `make stop` quick
                 "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": os.environ.get("RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S", "5")}
     server = _start(state, d, "prefect-server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
-                                                  "--port", str(ports["prefect"]), "--analytics-off"], env)
+                                                  "--port", str(ports["prefect"]), "--analytics-off"],
+                    {**env, **auth_env(auth, server=True)})
     head = _start(state, d, "ray-head", _ray_argv(args, ports, temp), head_env)
     wait_http(f"http://127.0.0.1:{ports['prefect']}/api/health", args.timeout, record=server, what="Prefect server")
     token = Path(env["RAY_AUTH_TOKEN_PATH"]).read_text().strip()
@@ -269,18 +314,21 @@ def start_services(args: argparse.Namespace, state: dict, env: dict[str, str], t
               headers={"Authorization": f"Bearer {token}"}, what="Ray head")
     install_grafana_dashboard(temp)
     pool, names = local_deployments()
-    configure_prefect(env, pool, args.gpu_slots)
+    client_env = {**env, **auth_env(auth)}
+    configure_prefect(client_env, pool, args.gpu_slots)
     _start(state, d, "worker", [str(BIN / "prefect"), "worker", "start", "--pool", pool, "--type", "process",
                                 "--name", f"{pool}-{ports['prefect']}", "--install-policy", "never"],
-           {**env, "PREFECT_WORKER_QUERY_SECONDS": "5"})
+           {**client_env, "PREFECT_WORKER_QUERY_SECONDS": "5"})
     if not args.no_deploy:
-        deploy(env, names, d / "logs" / "deploy.log")
+        deploy(client_env, names, d / "logs" / "deploy.log")
     state["deployments"] = [] if args.no_deploy else names
     save_state(d, state)
 
 
 def up(args: argparse.Namespace) -> int:
+    """Start the stack (or report the running one); state in a private folder (see module doc)."""
     d = args.state_dir = args.state_dir.resolve()
+    ensure_private_dir(d, "the stack's state folder")
     previous = load_state(d)
     if previous:
         running = [n for n, r in previous["processes"].items() if alive(r)]
@@ -289,18 +337,18 @@ def up(args: argparse.Namespace) -> int:
             return 0
         if running:
             raise StackError(f"the stack in {d} is partly running ({', '.join(running)}); run `make stop` first.")
-    (d / "logs").mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(d / "logs", "the stack's log folder")
     ports = resolve_ports(args)
     temp = ray_temp_dir(d)
-    env = stack_env(d, ports, ensure_token(d))
+    env, auth = stack_env(d, ports, ensure_token(d)), ensure_prefect_auth(d)
     state = {"version": 1, "ports": ports, "ray_temp_dir": str(temp), "env": env, "processes": {}}
-    save_state(d, state)
+    save_state(d, state)  # never holds the Prefect key: that lives in env.sh and prefect_api_auth (0600)
+    write_private(d / "env.sh", export_lines({**env, **auth_env(auth)}))
     try:
-        start_services(args, state, env, temp)
+        start_services(args, state, env, temp, auth)
     except BaseException:
         stop(d)
         raise
-    (d / "env.sh").write_text(export_lines(env))
     print(summary(state, d))
     return 0
 
@@ -340,7 +388,7 @@ def summary(state: dict, state_dir: Path) -> str:
     lines = [
         "unsamv2 local stack is up",
         f"  Prefect UI       http://127.0.0.1:{p['prefect']}",
-        f"  Prefect API      {env['PREFECT_API_URL']}",
+        f"  Prefect API      {env['PREFECT_API_URL']}  (basic auth: PREFECT_API_AUTH_STRING in env.sh)",
         f"  Ray dashboard    http://127.0.0.1:{p['dashboard']}  (token: {env['RAY_AUTH_TOKEN_PATH']})",
         f"  RAY_ADDRESS      {env['RAY_ADDRESS']}",
         f"  Ray metrics      http://127.0.0.1:{p['metrics']}/metrics",
@@ -348,7 +396,7 @@ def summary(state: dict, state_dir: Path) -> str:
         f"  logs             {state_dir / 'logs'}",
         "",
         "From another shell:",
-        f"  source {rel}/env.sh",
+        f"  source {rel}/env.sh        # the UI asks for its PREFECT_API_AUTH_STRING once",
         f"  prefect deployment run {example} -p input_uri=$PWD/runs/demo/data/images "
         "-p output_uri=$PWD/runs/stack/mask_table",
         "Metrics (optional, if installed):",
@@ -372,11 +420,13 @@ def status(args: argparse.Namespace) -> int:
 
 
 def env_lines(args: argparse.Namespace) -> int:
-    state = load_state(args.state_dir.resolve())
+    d = args.state_dir.resolve()
+    state = load_state(d)
     if not state:
         print("# the stack is not running; start it with `make serve`", file=sys.stderr)
         return 1
-    print(export_lines(state["env"]), end="")
+    print(export_lines(state["env"]), end="")  # the key itself is read from its file, never printed
+    print(f'export PREFECT_API_AUTH_STRING="$(cat {shlex.quote(str(d / PREFECT_AUTH_FILE))})"')
     return 0
 
 
@@ -385,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     handler = {"up": up, "down": down, "status": status, "env": env_lines}[args.command]
     try:
         return handler(args)
-    except StackError as exc:
+    except (StackError, StorageError) as exc:
         print(f"stack: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
