@@ -13,7 +13,8 @@ from unsamv2.mining.features import grid_shape
 from unsamv2.mining.vit import DinoViT, ViTSpec
 
 TINY = {
-    "dinov2": ViTSpec("dinov2", 128, 2, 2, 14, "swiglu", 88, registers=4, pos_grid=4),
+    "dinov2": ViTSpec("dinov2", 128, 2, 2, 14, "swiglu", 88, registers=4, pos_grid=4,
+                      interpolate_antialias=True, interpolate_offset=0.0),  # as the hub *_reg models
     "dinov3": ViTSpec("dinov3", 32, 2, 4, 16, "mlp", 64, registers=4, pos_grid=0,
                       mask_k_bias=True, norm_eps=1e-5),
 }

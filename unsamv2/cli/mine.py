@@ -10,6 +10,8 @@ def add_miner_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--features", default="descriptor", choices=["descriptor", "dinov2", "dinov3"],
                    help="patch features: the weight-free descriptor (default) or a DINO ViT")
     p.add_argument("--backbone-weights", default=None, help="DINO checkpoint: local path or s3:// URI")
+    p.add_argument("--backbone-normalization", default="imagenet", choices=["imagenet", "sat493m"],
+                   help="input mean/std of the DINO checkpoint (sat493m: DINOv3's satellite weights)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (per actor)")
 
 
@@ -47,7 +49,8 @@ def _mine(args: argparse.Namespace) -> int:
     from unsamv2.mining import MinerConfig
     from unsamv2.pipeline.job import MineJob, run_mine
 
-    miner = MinerConfig(backbone=args.features, backbone_weights=args.backbone_weights, device=args.device)
+    miner = MinerConfig(backbone=args.features, backbone_weights=args.backbone_weights, device=args.device,
+                        backbone_normalization=args.backbone_normalization)
     job = MineJob(args.input, args.output, shard_size=args.shard_size, backend=args.backend,
                   batch_size=args.batch_size, actors=args.actors, cpus_per_actor=args.cpus_per_actor,
                   gpus_per_actor=args.gpus_per_actor, ray_address=args.ray_address,

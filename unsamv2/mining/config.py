@@ -17,7 +17,7 @@ import numpy as np
 from unsamv2.errors import InputError
 
 #: Bumped whenever mining output can change for the same config; part of the config hash.
-MINER_VERSION = "1"
+MINER_VERSION = "2"  # 2: DINOv2 *_reg position-embedding interpolation as the hub models
 BACKBONES = ("descriptor", "dinov2", "dinov3")
 NATIVE_PATCH = {"descriptor": 16, "dinov2": 14, "dinov3": 16}
 DIVIDE_GRID = 60  # default divide grid (long side, patches): 480 px at ViT-B/8 in CutLER
@@ -41,7 +41,8 @@ class MinerConfig:
     Backbone: ``backbone`` is "descriptor" (weight-free, default), "dinov2" or "dinov3";
     ``backbone_weights`` is a local path or ``s3://`` URI of the ViT checkpoint (required for
     DINO); ``backbone_arch`` names the ViT ("vits14", "vitb16", ...; "auto" infers it from the
-    checkpoint); ``patch_size`` defaults to the backbone's (16, 14, 16).
+    checkpoint); ``patch_size`` defaults to the backbone's (16, 14, 16); ``backbone_normalization``
+    names the input mean/std ("imagenet", or "sat493m" for DINOv3's satellite checkpoints).
     Divide (MaskCut): image resized to ``divide_long_side`` (default 60 patches), affinity
     threshold ``tau``, ``rounds`` rounds, drop masks with IoU > ``maskcut_max_iou`` to an earlier
     one or area <= ``maskcut_min_area``; taken patches are removed from (``masking="remove"``) or
@@ -57,6 +58,7 @@ class MinerConfig:
     backbone: str = "descriptor"
     backbone_weights: str | None = None
     backbone_arch: str = "auto"
+    backbone_normalization: str = "imagenet"
     patch_size: int | None = None
     divide_long_side: int | None = None
     tau: float = 0.2
@@ -83,6 +85,9 @@ class MinerConfig:
                 f"MinerConfig.backbone={self.backbone!r} needs backbone_weights: a local path or "
                 "s3:// URI of the checkpoint (weights are never downloaded)."
             )
+        if self.backbone_normalization not in ("imagenet", "sat493m"):
+            raise InputError(f"MinerConfig.backbone_normalization must be 'imagenet' or 'sat493m', "
+                             f"got {self.backbone_normalization!r}.")
         if self.patch_size is not None:
             _positive_int("patch_size", self.patch_size, 2)
         if self.divide_long_side is not None:

@@ -22,8 +22,14 @@ from unsamv2.errors import InputError
 from unsamv2.mining.features import check_rgb, resize_to_grid
 from unsamv2.mining.vit import DinoViT, ViTSpec
 
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
+#: Input normalisations (mean, std per RGB channel): ImageNet for every web-image checkpoint, and the
+#: one DINOv3's satellite (SAT-493M) checkpoints were trained with.
+NORMALIZATIONS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
+    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    "sat493m": ((0.430, 0.411, 0.296), (0.213, 0.156, 0.143)),
+}
+#: What the hub's ``*_reg`` DINOv2 models set (the others keep ViTSpec's defaults: offset 0.1, no antialias).
+_REG_INTERPOLATION = {"interpolate_antialias": True, "interpolate_offset": 0.0}
 
 
 def _v2(dim: int, depth: int, heads: int, swiglu: bool = False, registers: int = 0) -> ViTSpec:
@@ -48,7 +54,7 @@ NAMED_ARCHS: dict[str, dict[str, ViTSpec]] = {
         **{name: spec for name, spec in {
             "vits14": _v2(384, 12, 6), "vitb14": _v2(768, 12, 12), "vitl14": _v2(1024, 24, 16),
             "vitg14": _v2(1536, 40, 24, swiglu=True)}.items()},
-        **{f"{name}_reg": replace(spec, registers=4) for name, spec in {
+        **{f"{name}_reg": replace(spec, registers=4, **_REG_INTERPOLATION) for name, spec in {
             "vits14": _v2(384, 12, 6), "vitb14": _v2(768, 12, 12), "vitl14": _v2(1024, 24, 16),
             "vitg14": _v2(1536, 40, 24, swiglu=True)}.items()},
     },
@@ -119,6 +125,7 @@ def infer_spec(state: dict, family: str, where: str = "the checkpoint") -> ViTSp
         heads = max(1, dim // 64)
         registers = int(state["register_tokens"].shape[1]) if "register_tokens" in state else 0
         pos_grid, eps = int(round((state["pos_embed"].shape[1] - 1) ** 0.5)), 1e-6
+    interpolation = _REG_INTERPOLATION if family == "dinov2" and registers else {}
     return ViTSpec(
         family, dim, depth, heads, patch, ffn, hidden, registers, pos_grid,
         layerscale="blocks.0.ls1.gamma" in state, qkv_bias="blocks.0.attn.qkv.bias" in state,
@@ -126,10 +133,12 @@ def infer_spec(state: dict, family: str, where: str = "the checkpoint") -> ViTSp
         ffn_bias=any(k.startswith("blocks.0.mlp.") and k.endswith(".bias") for k in state),
         mask_k_bias="blocks.0.attn.qkv.bias_mask" in state, norm_eps=eps,
         cls_norm="cls_norm.weight" in state, local_cls_norm="local_cls_norm.weight" in state,
+        **interpolation,
     )
 
 
-def build_vit(state: dict, family: str, arch: str = "auto", where: str = "the checkpoint") -> DinoViT:
+def build_vit(state: dict, family: str, arch: str = "auto", where: str = "the checkpoint",
+              normalization: tuple[tuple[float, ...], tuple[float, ...]] = NORMALIZATIONS["imagenet"]) -> DinoViT:
     """A :class:`DinoViT` with ``state`` loaded strictly; clear errors on any mismatch."""
     inferred = infer_spec(state, family, where)
     if arch == "auto":
@@ -139,6 +148,7 @@ def build_vit(state: dict, family: str, arch: str = "auto", where: str = "the ch
         if arch not in named:
             raise InputError(f"unknown {family} architecture {arch!r}; use 'auto' or one of {sorted(named)}.")
         spec = replace(named[arch], pos_grid=inferred.pos_grid if family == "dinov2" else 0)
+    spec = replace(spec, mean=tuple(normalization[0]), std=tuple(normalization[1]))
     model = DinoViT(spec)
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     problems = [f"missing {k}" for k in expected if k not in state][:3]
@@ -158,6 +168,7 @@ class DinoBackbone:
     """A DINO ViT as a :class:`~unsamv2.mining.features.FeatureBackbone` (final normed patch tokens)."""
 
     def __init__(self, model: DinoViT, device: str = "cpu") -> None:
+        """``model``'s spec carries the input normalisation (``mean``/``std``)."""
         self.model = model.to(device)
         self.device = device
         self.name = model.spec.family
@@ -169,20 +180,26 @@ class DinoBackbone:
 
         rgb = resize_to_grid(check_rgb(image, min_side=1), long_side, self.patch_size)
         x = torch.from_numpy(np.array(rgb)).to(self.device, torch.float32).permute(2, 0, 1)[None] / 255.0
-        mean = torch.tensor(_IMAGENET_MEAN, device=self.device)[:, None, None]
-        std = torch.tensor(_IMAGENET_STD, device=self.device)[:, None, None]
+        mean = torch.tensor(self.model.spec.mean, device=self.device)[:, None, None]
+        std = torch.tensor(self.model.spec.std, device=self.device)[:, None, None]
         with torch.inference_mode():
             tokens = self.model.patch_tokens((x - mean) / std)[0]
         return tokens.float().cpu().numpy()
 
 
 def load_dino_backbone(
-    family: str, weights: str, arch: str = "auto", device: str = "cpu", patch_size: int | None = None
+    family: str, weights: str, arch: str = "auto", device: str = "cpu", patch_size: int | None = None,
+    normalization: str = "imagenet",
 ) -> DinoBackbone:
-    """Load a DINOv2/DINOv3 backbone from ``weights`` (local path or s3:// URI)."""
+    """Load a DINOv2/DINOv3 backbone from ``weights`` (local path or s3:// URI); ``normalization``
+    names the input mean/std (:data:`NORMALIZATIONS`: "imagenet", or "sat493m" for DINOv3's
+    satellite checkpoints)."""
     if family not in NAMED_ARCHS:
         raise InputError(f"unknown DINO family {family!r}; use 'dinov2' or 'dinov3'.")
-    model = build_vit(read_state_dict(weights), family, arch, where=weights)
+    if normalization not in NORMALIZATIONS:
+        raise InputError(f"unknown normalization {normalization!r}; use one of {sorted(NORMALIZATIONS)}.")
+    model = build_vit(read_state_dict(weights), family, arch, where=weights,
+                      normalization=NORMALIZATIONS[normalization])
     if patch_size is not None and patch_size != model.spec.patch_size:
         raise InputError(f"patch_size={patch_size} but {weights} has {model.spec.patch_size}-pixel "
                          "patches; leave patch_size unset for DINO backbones.")

@@ -47,6 +47,7 @@ def build_backbone(config: MinerConfig) -> FeatureBackbone:
         arch=config.backbone_arch,
         device=config.device,
         patch_size=config.patch_size,
+        normalization=config.backbone_normalization,
     )
 
 

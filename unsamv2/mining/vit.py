@@ -2,8 +2,9 @@
 
 Only the inference path that mining needs is implemented: patch tokens after the final norm
 ("x_norm_patchtokens") for an image batch. Names, shapes and numerics follow the released
-models: DINOv2 (learned position embedding bicubic-resized with the 0.1 offset, optional register
-tokens, LayerScale, MLP or fused SwiGLU) and DINOv3 (axial RoPE with the stored periods,
+models: DINOv2 (learned position embedding bicubic-resized: without registers by a scale factor with
+the 0.1 offset, with registers to the exact grid size with antialiasing, as the hub's ``*_reg``
+models; optional register tokens, LayerScale, MLP or fused SwiGLU) and DINOv3 (axial RoPE with the stored periods,
 storage tokens, masked k-bias, LayerScale, MLP or SwiGLU, optional untied cls norms).
 """
 
@@ -38,6 +39,10 @@ class ViTSpec:
     norm_eps: float = 1e-6
     cls_norm: bool = False  # DINOv3: untied cls/storage norm
     local_cls_norm: bool = False  # DINOv3: untied local-crop cls norm (unused at inference)
+    interpolate_antialias: bool = False  # DINOv2: antialiased bicubic resize of the position embedding
+    interpolate_offset: float = 0.1  # DINOv2: scale factor (grid + offset) / M; 0.0 = resize to the exact grid
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)  # input normalisation (ImageNet by default)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
     @property
     def head_dim(self) -> int:
@@ -198,14 +203,16 @@ class DinoViT(nn.Module):
             self.local_cls_norm = nn.LayerNorm(d, eps=spec.norm_eps)
 
     def _pos_embed(self, rows: int, cols: int) -> torch.Tensor:
-        """DINOv2 position embedding for a rows x cols grid (bicubic, 0.1 offset), (1, 1+N, D)."""
+        """DINOv2 position embedding for a rows x cols grid, (1, 1+N, D): bicubic, by the scale factor
+        (grid + offset) / M when ``interpolate_offset`` is set, else to the exact size; antialiased
+        when ``interpolate_antialias`` (the ``*_reg`` hub models)."""
         pos = self.pos_embed.float()
-        m = self.spec.pos_grid
+        m, offset = self.spec.pos_grid, self.spec.interpolate_offset
         if rows == m and cols == m:
             return self.pos_embed
         grid = pos[:, 1:].reshape(1, m, m, -1).permute(0, 3, 1, 2)
-        grid = F.interpolate(grid, scale_factor=((rows + 0.1) / m, (cols + 0.1) / m), mode="bicubic",
-                             antialias=False)
+        size = {"scale_factor": ((rows + offset) / m, (cols + offset) / m)} if offset else {"size": (rows, cols)}
+        grid = F.interpolate(grid, mode="bicubic", antialias=self.spec.interpolate_antialias, **size)
         grid = grid.permute(0, 2, 3, 1).reshape(1, rows * cols, -1)
         return torch.cat([pos[:, :1], grid], dim=1).to(self.pos_embed.dtype)
 
