@@ -98,6 +98,7 @@ def _listening(recorded: list[dict]) -> set[tuple[str, int]]:
 
     psutil = importlib.import_module("psutil")  # Ray's bundled copy, importable once ray is
 
+    stack_module()  # imports scripts/_stack_procs as a side effect
     procs = sys.modules["_stack_procs"]
     pids = {pid for r in recorded for pid in procs.session_members(r["pid"])}
     return {(c.laddr.ip, c.laddr.port) for c in psutil.net_connections("inet")
