@@ -150,3 +150,17 @@ def test_rle_run_decoder_matches_pycocotools():
         assert decoded.sum() == h * w
         m = mask_utils.decode({"size": [h, w], "counts": packed})
         assert decoded[1::2].sum() == m.sum()
+
+
+def test_import_coco_cli_refuses_crowd_unless_skip_crowd(tmp_path, capsys):
+    import json
+
+    from unsamv2.cli import main
+
+    crowd = {"id": 8, "image_id": 1, "iscrowd": 1, "segmentation": rle_of([100, 50, H * W - 150])}
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(coco(annotations=[{"id": 1, "image_id": 1, "segmentation": box()}, crowd])))
+    assert main(["table", "import-coco", str(path), str(tmp_path / "t")]) == 2
+    assert "--skip-crowd" in capsys.readouterr().err
+    assert main(["table", "import-coco", str(path), str(tmp_path / "t"), "--skip-crowd"]) == 0
+    assert "wrote 1 images" in capsys.readouterr().out

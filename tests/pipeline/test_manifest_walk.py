@@ -63,3 +63,21 @@ def test_an_unreadable_folder_is_skipped_and_counted(tmp_path, monkeypatch):
     monkeypatch.setattr(mf.os, "scandir", scandir)
     info = mf.plan_manifest(str(root), str(tmp_path / "out"), shard_size=10)
     assert info.num_images == 2 and info.skipped_unreadable_dirs == 1
+
+
+def test_the_mine_summary_reports_skipped_paths(tmp_path, capsys):
+    """The walker's skips reach the user: counted in summary.json and printed by ``unsamv2 mine``."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from unsamv2.cli import main
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    Image.fromarray(np.full((40, 40, 3), 90, np.uint8)).save(inputs / "ok.png")
+    os.symlink(inputs, inputs / "loop")
+    assert main(["mine", str(inputs), str(tmp_path / "out")]) == 0
+    assert "skipped input paths: symlink_loops=1" in capsys.readouterr().out
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["skipped_paths"] == {"symlink_loops": 1}

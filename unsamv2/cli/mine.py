@@ -71,6 +71,8 @@ def _mine(args: argparse.Namespace) -> int:
     print(f"mined {summary.images} images ({summary.ok_images} ok, {summary.masks} masks, errors: {errors}) "
           f"in {summary.seconds:.1f} s; {summary.shards_written} shard(s) written, {summary.shards_skipped} "
           f"already complete; table at {summary.output_uri}")
+    if summary.skipped_paths:
+        print("skipped input paths: " + ", ".join(f"{k}={v}" for k, v in summary.skipped_paths.items()))
     if summary.dashboard_url:
         print(f"Ray dashboard: {summary.dashboard_url}")
     return 0

@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("--image-root", default=None,
                      help="folder the COCO file_name entries are relative to (default: the JSON's folder)")
     imp.add_argument("--shard-size", type=int, default=1000)
+    imp.add_argument("--skip-crowd", action="store_true",
+                     help="leave crowd/ignore regions (iscrowd=1) out; without it they are refused, since a mask "
+                          "table has no ignore regions")
     imp.set_defaults(func=_import_coco)
 
     off = tsub.add_parser("import-official", help="turn the official release's per-image JSON folder into a table")
@@ -83,7 +86,7 @@ def _import_coco(args: argparse.Namespace) -> int:
 
     _check_shard_size(args.shard_size)
     root = args.image_root if args.image_root is not None else json_folder(args.coco)
-    table = coco_to_table(load_json(args.coco), image_root=root, where=args.coco)
+    table = coco_to_table(load_json(args.coco), image_root=root, where=args.coco, skip_crowd=args.skip_crowd)
     shards = write_table(args.out, table, args.shard_size)
     print(f"wrote {table.num_rows} images in {len(shards)} shard(s) to {args.out}")
     return 0

@@ -28,13 +28,14 @@ import numpy as np
 import pyarrow as pa
 
 from unsamv2.data import storage
+from unsamv2.data.images import DEFAULT_MAX_PIXELS
 from unsamv2.data.paths import relative_parts, safe_join
 from unsamv2.data.rle import from_coco_segmentation, rle_areas, rle_bboxes, to_coco_segmentation
 from unsamv2.data.schema import STATUS_OK, image_row, mask_record, rows_to_table
 from unsamv2.errors import InputError
 
 CATEGORY = {"id": 1, "name": "object", "supercategory": "object"}
-MAX_IMAGE_PIXELS = 100_000_000  # as the mining decoder's bomb guard (pipeline.decode.DEFAULT_MAX_PIXELS)
+MAX_IMAGE_PIXELS = DEFAULT_MAX_PIXELS  # the image reader's decompression-bomb guard
 log = logging.getLogger(__name__)
 
 
@@ -167,7 +168,7 @@ def _group_annotations(anns: list[Mapping[str, Any]], sizes: Mapping[int, tuple[
                 raise InputError(
                     f"annotation {ann.get('id')} of image {image_id} in {where} is a crowd/ignore region, which a "
                     "mask table cannot hold (it has no ignore regions); drop the annotations with iscrowd=1 "
-                    "(or ignore=1) from the file, or import with skip_crowd=True.")
+                    "(or ignore=1) from the file, or import with --skip-crowd (skip_crowd=True) to leave them out.")
             crowd += 1
             continue
         by_image[image_id].append(ann)

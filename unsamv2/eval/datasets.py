@@ -22,7 +22,6 @@ annotation ids), the ignore mask, and the COCO annotations used for whole-image 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import posixpath
@@ -35,6 +34,7 @@ import numpy as np
 from unsamv2.data import storage
 from unsamv2.data.paths import safe_join
 from unsamv2.data.rle import decode_rle, from_coco_segmentation
+from unsamv2.data.images import read_image
 from unsamv2.errors import InputError
 
 TARGET_IOU = {"object": 0.90, "part": 0.85}
@@ -86,16 +86,6 @@ def target_iou_for(kind: str) -> float:
 
 def _is_ignore(ann: dict[str, Any]) -> bool:
     return bool(ann.get("iscrowd", 0)) or bool(ann.get("ignore", 0))
-
-
-def _decode_image(data: bytes, uri: str) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            return np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as exc:
-        raise InputError(f"{uri} is not a readable image ({exc}); replace or remove it from the dataset.") from exc
 
 
 def build_sample(
@@ -179,7 +169,7 @@ class CocoDataset:
         for entry in self.images:
             uri = safe_join(self.image_root, entry.get("file_name"),
                             what=f"file_name of image {entry.get('id')} in {self.uri}")
-            image = _decode_image(storage.read_bytes(uri), uri)
+            image = read_image(uri).image  # the project's one reader: EXIF, 16-bit, CMYK, size limits
             yield build_sample(entry, image, self._anns.get(int(entry["id"]), []), levels=self.levels,
                                min_area=self.min_area, max_objects=self.max_objects)
 

@@ -125,6 +125,7 @@ class MineSummary:
     skipped_non_images: int
     dashboard_url: str | None = None
     images_unavailable: int = 0
+    skipped_paths: dict[str, int] = dataclasses.field(default_factory=dict)
     shards_incomplete: list[int] = dataclasses.field(default_factory=list)
 
     def to_json(self) -> str:
@@ -195,5 +196,8 @@ def _summarise(job: MineJob, info: ManifestInfo, skipped: int, c: RunCounters, s
         mine_seconds_per_image=round(c.mine_seconds / c.images, 4) if c.images else 0.0,
         duplicates_dropped=c.duplicates_dropped, skipped_non_images=info.skipped_non_images,
         dashboard_url=dashboard, images_unavailable=c.unavailable_images,
+        skipped_paths={k: v for k, v in (("symlink_loops", info.skipped_symlink_loops),
+                                         ("undecodable_names", info.skipped_undecodable_names),
+                                         ("unreadable_dirs", info.skipped_unreadable_dirs)) if v},
         shards_incomplete=sorted(c.incomplete_shards),
     )

@@ -106,6 +106,8 @@ def human_mask_table(coco_uri: str, out_uri: str, *, image_root: str | None = No
         raise InputError(f"{coco_uri} is not valid JSON ({exc.msg}); give a COCO annotations file.") from exc
     if not isinstance(coco, dict) or "images" not in coco or "annotations" not in coco:
         raise InputError(f"{coco_uri} is not a COCO file: it needs 'images' and 'annotations'.")
+    root = image_root if image_root is not None else json_folder(coco_uri)
+    coco_to_table(coco, image_root=root, where=coco_uri, skip_crowd=True)  # validate before decoding any RLE
     by_image: dict[int, list[dict[str, Any]]] = {}
     for ann in coco["annotations"]:
         if not (ann.get("iscrowd") or ann.get("ignore")):
@@ -115,7 +117,6 @@ def human_mask_table(coco_uri: str, out_uri: str, *, image_root: str | None = No
         anns = by_image.get(int(img["id"]), [])
         gs = human_granularity(anns, int(img["height"]), int(img["width"]))
         annotations += [dict(a, granularity=g, origin="gt") for a, g in zip(anns, gs, strict=True)]
-    root = image_root if image_root is not None else json_folder(coco_uri)
     table = coco_to_table({"images": coco["images"], "annotations": annotations}, image_root=root,
                           producer_config_hash=f"human-coco-{digest[:12]}", origin="gt", where=coco_uri)
     write_table(out_uri, table, shard_size=shard_size)
