@@ -13,9 +13,9 @@ from support.s3_faults import FaultyS3Proxy
 
 from unsamv2.cli import main
 from unsamv2.data import read_mask_table, storage
+from unsamv2.data.images import RetryPolicy, read_image_bytes
 from unsamv2.data.shards import is_complete
 from unsamv2.errors import IncompleteRunError, StorageError, TransientStorageError
-from unsamv2.data.images import RetryPolicy, read_image_bytes
 from unsamv2.pipeline.job import MineJob, run_mine
 
 

@@ -44,9 +44,9 @@ def test_choose_masks():
 
 
 def test_sample_masks_and_granularity_come_from_the_table(scene_table):
+    from unsamv2.data.images import load_image
     from unsamv2.data.rle import decode_rle
     from unsamv2.model.predictor import preprocess_image
-    from unsamv2.data.images import load_image
 
     stream = MaskTableStream(scene_table["table"], image_ids=None, seed=0)
     record, _ = next(stream.iter_from(StreamPosition()))

@@ -32,9 +32,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from unsamv2.data import storage
+from unsamv2.data.images import read_image
 from unsamv2.data.paths import safe_join
 from unsamv2.data.rle import decode_rle, from_coco_segmentation
-from unsamv2.data.images import read_image
 from unsamv2.errors import InputError
 
 TARGET_IOU = {"object": 0.90, "part": 0.85}

@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from unsamv2.data import storage
+from unsamv2.data.images import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE, DEFAULT_RETRY
 from unsamv2.data.shards import is_complete
 from unsamv2.errors import IncompleteRunError, InputError
 from unsamv2.pipeline.assemble import RunCounters, ShardAssembler
-from unsamv2.data.images import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE, DEFAULT_RETRY
 from unsamv2.pipeline.manifest import ManifestInfo, ensure_manifest
 from unsamv2.pipeline.stage import ImageMiner, MinerStage, Resources, noop_miner
 

@@ -19,8 +19,14 @@ from typing import Any, Protocol
 import numpy as np
 import pyarrow as pa
 
+from unsamv2.data.images import (
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_MIN_SIDE,
+    DEFAULT_RETRY,
+    RetryPolicy,
+    load_image,
+)
 from unsamv2.data.schema import MASK_TABLE_SCHEMA, image_row
-from unsamv2.data.images import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE, DEFAULT_RETRY, RetryPolicy, load_image
 
 # Columns the stage adds to mask-table rows so the writer can place them; dropped before writing.
 PLACEMENT_FIELDS = [pa.field("shard", pa.int32()), pa.field("position", pa.int32()),
