@@ -27,6 +27,8 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--weight-decay", "weight_decay", float, "AdamW weight decay (default 1e-5)"),
     ("--weight-focal", "weight_focal", float, "weight of the focal loss (default 20; dice, IoU and object: 1)"),
     ("--grad-clip", "grad_clip", float, "clip the gradients' global L2 norm (default 0: off)"),
+    ("--nan-patience", "nan_patience", int, "non-finite steps in a row skipped before training stops "
+                                            "(default 0: stop at the first)"),
     ("--seed", "seed", int, "seed of data order, augmentation, clicks and dropout (default 0)"),
     ("--device", "device", str, "auto (default), cpu or cuda"),
     ("--precision", "precision", str, "auto (bf16 on CUDA, default), fp32 or bf16"),

@@ -44,11 +44,17 @@ SHIPPED = "shipped"
 
 def resolve_checkpoint(checkpoint_uri: str | None, registry_uri: str | None) -> str:
     """``checkpoint_uri`` when given (``"shipped"``: the shipped UnSAMv2, see
-    :func:`shipped_checkpoint`), else the latest checkpoint of ``registry_uri``."""
+    :func:`shipped_checkpoint`; an existing folder without its ``_SUCCESS`` marker is refused
+    here, before any work), else the latest checkpoint of ``registry_uri``."""
     if checkpoint_uri == SHIPPED:
         return shipped_checkpoint()
     if checkpoint_uri:
-        return checkpoint_uri.rstrip("/")
+        uri = checkpoint_uri.rstrip("/")
+        if storage.exists(uri):
+            from unsamv2.train.checkpoint import require_complete
+
+            require_complete(uri)
+        return uri
     if registry_uri:
         return latest_checkpoint(registry_uri)
     raise InputError("give a checkpoint (a training checkpoint folder) or a registry to take the latest from.")

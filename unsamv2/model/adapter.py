@@ -14,6 +14,7 @@ import logging
 from collections.abc import Mapping
 from typing import Literal
 
+import torch
 from torch import Tensor, nn
 
 from unsamv2.data import storage
@@ -123,10 +124,26 @@ def read_adapter(path: str) -> tuple[dict[str, Tensor], dict[str, str]]:
     return tensors, metadata
 
 
+def check_adapter_values(path: str, tensors: Mapping[str, Tensor]) -> None:
+    """Refuse (InputError, one sentence) adapter tensors that are not floating point or hold NaN /
+    infinite values: such a file would load, then segment to NaN."""
+    integral = sorted(n for n, t in tensors.items() if not t.is_floating_point())
+    if integral:
+        kinds = sorted({str(tensors[n].dtype).replace("torch.", "") for n in integral})
+        raise InputError(f"{path} has adapter tensors that are not floating point ({format_names(integral)}: "
+                         f"{', '.join(kinds)}); give an adapter file written by save_adapter / 'unsamv2 train'.")
+    nonfinite = [n for n, t in tensors.items() if not bool(torch.isfinite(t).all())]
+    if nonfinite:
+        raise InputError(f"{path} has adapter tensors whose values are not finite (NaN or inf) in "
+                         f"{format_names(nonfinite)}; the training that wrote it diverged, so use an earlier "
+                         "checkpoint or retrain.")
+
+
 def load_adapter(model: nn.Module, path: str) -> dict[str, str]:
     """Load an adapter file into ``model`` strictly (every adapter tensor, nothing else, right
-    shapes); returns the file's metadata. Warns when the file was trained on another base
-    checkpoint than the one the model was built from."""
+    shapes, floating point and finite values: :func:`check_adapter_values`); returns the file's
+    metadata. Warns when the file was trained on another base checkpoint than the one the model
+    was built from."""
     tensors, metadata = read_adapter(path)
     expected = set(adapter_parameters(model))
     extra = set(tensors) - expected
@@ -141,6 +158,7 @@ def load_adapter(model: nn.Module, path: str) -> dict[str, str]:
     if wrong:
         raise InputError(f"{path} has tensors of the wrong shape: {format_names(wrong)}; "
                          "is it an adapter for another LoRA rank or model?")
+    check_adapter_values(path, tensors)
     model.load_state_dict(tensors, strict=False)
     base = getattr(model, "unsamv2_build_info", {}).get("checkpoint_sha256")
     if base and metadata.get("base_checkpoint_sha256") and base != metadata["base_checkpoint_sha256"]:

@@ -8,6 +8,7 @@ Public API (imported lazily: ``import unsamv2.train`` does not import torch)::
 
 - :class:`TrainConfig`, :class:`AugmentConfig`                   (``config``)
 - :func:`train`, :class:`TrainResult`, :class:`StepLog`            (``recipe``)
+- :class:`TrainingDivergedError` (a non-finite loss stopped a run)   (``guard``)
 - :func:`sample_clicks`                                            (``clicks``)
 - :func:`interactive_loss`, :class:`LossWeights` and the terms     (``losses``)
 - :func:`latest_checkpoint`, :func:`load_trained_model`            (``checkpoint``)
@@ -27,6 +28,7 @@ _EXPORTS = {
     "train": "recipe",
     "TrainResult": "recipe",
     "StepLog": "recipe",
+    "TrainingDivergedError": "guard",
     "sample_clicks": "clicks",
     "interactive_loss": "losses",
     "LossWeights": "losses",

@@ -11,11 +11,19 @@ Layout under a run's ``output_uri``::
                                                   worker), step, data position, loss history
     checkpoints/step-000500/meta.json             step, config, metrics (human-readable)
     checkpoints/step-000500/_SUCCESS              written last: the folder is complete
-    checkpoints/latest.json                       {"step": 500, "path": ".../step-000500"}
+    checkpoints/latest.json                       {"step": 500, "path": "step-000500"}
 
 ``state.pt`` holds only tensors, numbers, strings, lists and dicts, and is read with
 ``torch.load(weights_only=True)``. Older step folders beyond ``keep`` are deleted after a new
 one is complete.
+
+Trust: ``latest.json`` names the step folder relative to the ``checkpoints`` folder it sits in
+(older files with an absolute path inside that folder still read; a path outside the run is
+ignored with a warning), so a run moved or resumed from another working directory finds its own
+checkpoints. :func:`latest_checkpoint` returns the newest *valid* folder by step number
+(:func:`checkpoint_problem`: marker, loadable state and weight files, finite weights) and warns
+about each newer one it skips. Readers of a single folder (:func:`read_checkpoint`,
+:func:`load_trained_model`) refuse one without its ``_SUCCESS`` marker.
 """
 
 from __future__ import annotations
@@ -23,6 +31,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import posixpath
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +52,8 @@ MODEL_FILE = "model.safetensors"
 SAM2_FILE = "sam2.pt"
 STATE_FILE = "state.pt"
 META_FILE = "meta.json"
+LATEST_FILE = "latest.json"
+_STEP_NAME = re.compile(r"^step-(\d+)$")
 
 
 def step_dir(output_uri: str, step: int) -> str:
@@ -105,39 +118,146 @@ def write_sam2_checkpoint(uri: str, model: nn.Module, dtype: torch.dtype | None 
 
 
 def mark_latest(output_uri: str, uri: str, step: int, keep: int) -> None:
-    """Point ``latest.json`` at ``uri`` and delete step folders beyond the newest ``keep`` (0 keeps all)."""
-    storage.write_text(storage.join(output_uri, CHECKPOINTS, "latest.json"),
-                       json.dumps({"step": int(step), "path": uri}))
+    """Point ``latest.json`` at ``uri`` (by its folder name, relative to the checkpoints folder)
+    and delete step folders beyond the newest ``keep`` by step number (0 keeps all)."""
+    folder = storage.join(output_uri, CHECKPOINTS)
+    name = posixpath.basename(uri.rstrip("/"))
+    storage.write_text(storage.join(folder, LATEST_FILE), json.dumps({"step": int(step), "path": name}))
     if keep <= 0:
         return
-    folders = sorted(u for u in storage.glob(storage.join(output_uri, CHECKPOINTS, "step-*"))
-                     if not u.endswith(".json"))
-    for old in folders[:-keep]:
-        if old.rstrip("/") != uri.rstrip("/"):
-            fs, path = storage.filesystem(old)
+    steps = step_folders(output_uri)
+    for old in sorted(steps)[:-keep]:
+        if posixpath.basename(steps[old]) != name:
+            fs, path = storage.filesystem(steps[old])
             fs.rm(path, recursive=True)
 
 
 def is_complete(uri: str) -> bool:
+    """Whether the checkpoint folder ``uri`` has its ``_SUCCESS`` marker (was written to the end)."""
     return storage.exists(storage.join(uri, MARKER))
 
 
+def require_complete(uri: str) -> None:
+    """Refuse (InputError) a checkpoint folder that does not exist or has no ``_SUCCESS`` marker."""
+    if not storage.exists(uri):
+        raise InputError(f"{uri} does not exist; give a training checkpoint folder (checkpoints/step-*) "
+                         "written by 'unsamv2 train'.")
+    if not is_complete(uri):
+        raise InputError(f"{uri} has no {MARKER} marker: it is an incomplete checkpoint; point at a complete "
+                         "step folder or rerun training.")
+
+
+def step_folders(output_uri: str) -> dict[int, str]:
+    """Every ``checkpoints/step-N`` folder of a run (complete or not) by step number N."""
+    folder = storage.join(output_uri, CHECKPOINTS)
+    out: dict[int, str] = {}
+    for found in storage.glob(storage.join(folder, "step-*")):
+        name = posixpath.basename(found.rstrip("/"))
+        match = _STEP_NAME.match(name)
+        if match:
+            out[int(match.group(1))] = storage.join(folder, name)
+    return out
+
+
+def latest_pointer(output_uri: str) -> str | None:
+    """The folder ``latest.json`` names, resolved against the run's checkpoints folder; None
+    (with a warning) when it is unreadable or points outside that folder."""
+    folder = storage.join(output_uri, CHECKPOINTS)
+    pointer = storage.join(folder, LATEST_FILE)
+    if not storage.exists(pointer):
+        return None
+    try:
+        path = str(json.loads(storage.read_text(pointer))["path"])
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("ignoring %s: it is not a checkpoint pointer (%s)", pointer, exc)
+        return None
+    name = _name_inside(folder, path)
+    if name is None:
+        log.warning("ignoring %s: it points at %s, outside this run's checkpoints folder %s", pointer, path, folder)
+        return None
+    return storage.join(folder, name)
+
+
+def _name_inside(folder: str, path: str) -> str | None:
+    """The ``step-N`` name when ``path`` is a direct child of ``folder``: a bare folder name (what
+    :func:`mark_latest` writes) or an absolute path / URI inside it (older pointers); else None."""
+    path = path.rstrip("/")
+    if "/" not in path and "\\" not in path:
+        name: str | None = path
+    elif "://" in path or storage.is_remote(folder):
+        name = posixpath.basename(path) if posixpath.dirname(path) == folder.rstrip("/") else None
+    elif os.path.isabs(path):
+        same = os.path.realpath(os.path.dirname(path)) == os.path.realpath(folder)
+        name = os.path.basename(path) if same else None
+    else:  # a relative path with folders: relative to some working directory, not to this run
+        name = None
+    return name if name and _STEP_NAME.match(name) else None
+
+
 def latest_checkpoint(output_uri: str) -> str | None:
-    """The newest complete checkpoint folder of a run, or None (``latest.json`` first, then a scan)."""
-    pointer = storage.join(output_uri, CHECKPOINTS, "latest.json")
-    if storage.exists(pointer):
-        uri = json.loads(storage.read_text(pointer))["path"]
-        if is_complete(uri):
-            return uri
-    folders = sorted(u for u in storage.glob(storage.join(output_uri, CHECKPOINTS, "step-*")) if is_complete(u))
-    return folders[-1] if folders else None
+    """The newest valid checkpoint folder of a run by step number, or None.
+
+    Candidates are the run's ``step-N`` folders (and the folder ``latest.json`` names); newer ones
+    that fail :func:`checkpoint_problem` are skipped with a warning naming them and why."""
+    candidates = step_folders(output_uri)
+    pointed = latest_pointer(output_uri)
+    if pointed is not None:
+        step = int(_STEP_NAME.match(posixpath.basename(pointed)).group(1))
+        candidates.setdefault(step, pointed)
+    for step in sorted(candidates, reverse=True):
+        problem = checkpoint_problem(candidates[step])
+        if problem is None:
+            return candidates[step]
+        log.warning("skipping checkpoint %s: %s; falling back to an earlier one", candidates[step], problem)
+    return None
+
+
+def checkpoint_problem(uri: str) -> str | None:
+    """Why the checkpoint folder ``uri`` cannot be trusted, or None when it can: it needs its
+    marker, a ``state.pt`` that loads (weights only) with the folder's step, a readable
+    ``meta.json`` and weight files that parse and hold finite values."""
+    if not is_complete(uri):
+        return f"no {MARKER} marker (an incomplete write)"
+    try:
+        state = torch.load(io.BytesIO(storage.read_bytes(storage.join(uri, STATE_FILE))), map_location="cpu",
+                           weights_only=True)
+        match = _STEP_NAME.match(posixpath.basename(uri.rstrip("/")))
+        if not isinstance(state, dict) or (match and int(state.get("step", -1)) != int(match.group(1))):
+            return f"{STATE_FILE} does not hold this folder's step"
+        json.loads(storage.read_text(storage.join(uri, META_FILE)))
+        return _weights_problem(uri)
+    except Exception as exc:  # noqa: BLE001 - any failure to read means: do not resume from here
+        return f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
+def _weights_problem(uri: str) -> str | None:
+    """Why the weight files of a checkpoint folder do not load (or hold non-finite values), or None."""
+    from safetensors.torch import load
+
+    from unsamv2.model.adapter import check_adapter_values, read_adapter
+
+    found = False
+    if storage.exists(storage.join(uri, ADAPTER_FILE)):
+        found = True
+        tensors, _ = read_adapter(storage.join(uri, ADAPTER_FILE))
+        check_adapter_values(storage.join(uri, ADAPTER_FILE), tensors)
+    for name in (MODEL_FILE, SAM2_FILE):
+        path = storage.join(uri, name)
+        if not storage.exists(path):
+            continue
+        found = True
+        data = storage.read_bytes(path)
+        tensors = load(data) if name == MODEL_FILE else \
+            torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)["model"]
+        bad = [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+        if bad:
+            return f"{name} holds non-finite values ({', '.join(sorted(bad)[:4])})"
+    return None if found else "no weights file"
 
 
 def read_checkpoint(uri: str, map_location: str | torch.device = "cpu") -> CheckpointPayload:
-    """The state and metadata of a complete checkpoint folder."""
-    if not is_complete(uri):
-        raise InputError(f"{uri} is not a complete training checkpoint (no {MARKER}); give a step-* folder "
-                         "written by 'unsamv2 train'.")
+    """The state and metadata of a complete checkpoint folder (refused without its marker)."""
+    require_complete(uri)
     state = torch.load(io.BytesIO(storage.read_bytes(storage.join(uri, STATE_FILE))),
                        map_location=map_location, weights_only=True)
     meta = json.loads(storage.read_text(storage.join(uri, META_FILE)))
@@ -171,6 +291,7 @@ def load_trained_model(uri: str, device: str = "cpu") -> Any:
     model config and base checkpoint, then :func:`load_weights`), in eval mode."""
     from unsamv2.model.build import build_model, config_sha256
 
+    require_complete(uri)
     meta = json.loads(storage.read_text(storage.join(uri, META_FILE)))
     config = meta["config"]
     recorded = meta.get("model_config_sha256")

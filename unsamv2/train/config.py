@@ -77,6 +77,9 @@ class TrainConfig:
     ``min_mask_area``: masks smaller than this fraction of the image are not sampled as targets
     (0: every mask, the paper's recipe).
     ``grad_clip`` > 0 clips the gradients' global L2 norm (SAM-2's training uses 0.1; 0 is off).
+    ``nan_patience``: a step whose loss or gradient is not finite skips its optimizer update;
+    more than ``nan_patience`` such steps in a row stop training with
+    :class:`~unsamv2.train.guard.TrainingDivergedError` (0, the default: stop at the first).
     Schedule: ``max_steps`` optimizer steps, each of ``batch_size`` images per worker; the lr
     rises linearly over ``warmup_steps`` (0: none, the paper's recipe), then follows the cosine.
     Objective: ``"unsamv2"`` trains an UnSAMv2 model at each mask's g (the paper);
@@ -108,6 +111,7 @@ class TrainConfig:
     min_lr: float = 1e-5
     weight_decay: float = 1e-5
     grad_clip: float = 0.0
+    nan_patience: int = 0
     focal_alpha: float = 0.25
     focal_gamma: float = 2.0
     weight_focal: float = 20.0
@@ -139,7 +143,8 @@ class TrainConfig:
         _choice("precision", self.precision, PRECISIONS)
         for name, minimum in (("max_steps", 1), ("batch_size", 1), ("max_masks_per_image", 1),
                               ("correction_clicks", 0), ("checkpoint_every", 1), ("keep_checkpoints", 0),
-                              ("log_every", 1), ("val_images", 0), ("seed", 0), ("warmup_steps", 0)):
+                              ("log_every", 1), ("val_images", 0), ("seed", 0), ("warmup_steps", 0),
+                              ("nan_patience", 0)):
             _integer(name, getattr(self, name), minimum)
         for name in ("lr", "min_lr"):
             if not _finite(getattr(self, name)) or getattr(self, name) <= 0:
@@ -190,9 +195,10 @@ class TrainConfig:
 
     def config_hash(self) -> str:
         """12 hex digits over every field except the run-control ones (where and how often to
-        write), so a resumed run with a new ``max_steps`` is a different hash but a moved output is not."""
+        write, when to give up on a diverging run), so a resumed run with a new ``max_steps`` is a
+        different hash but a moved output is not."""
         data = self.to_dict()
-        for key in ("output_uri", "checkpoint_every", "keep_checkpoints", "log_every"):
+        for key in ("output_uri", "checkpoint_every", "keep_checkpoints", "log_every", "nan_patience"):
             data.pop(key)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 

@@ -12,12 +12,15 @@ Exact resume: a checkpoint stores the weights, AdamW and scheduler states, every
 states (global torch RNG for dropout, CUDA RNG, the click generator), the data position and the
 loss history; a resumed run continues with the same parameters and losses as a run that was
 never interrupted (same world size; tests check it bit for bit on CPU).
+
+Divergence: a step whose loss or gradient is not finite skips its update; more than
+``nan_patience`` in a row stop the run with :class:`~unsamv2.train.guard.TrainingDivergedError`,
+and no checkpoint is ever written from non-finite weights (:mod:`unsamv2.train.guard`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import math
 import time
@@ -32,22 +35,27 @@ from unsamv2.errors import InputError
 from unsamv2.model.build import config_sha256
 from unsamv2.train import dist
 from unsamv2.train.checkpoint import (
+    is_complete,
     latest_checkpoint,
     load_weights,
     mark_latest,
     read_checkpoint,
     save_checkpoint,
     step_dir,
+    step_folders,
 )
 from unsamv2.train.config import TrainConfig
+from unsamv2.train.guard import NonFiniteGuard, check_finite_weights, finite_gradients
 from unsamv2.train.loader import LoaderPosition, Prefetcher, TrainLoader
 from unsamv2.train.losses import LossWeights, interactive_loss
+from unsamv2.train.schedule import cosine_factor, derive_seed
+from unsamv2.train.validation import heldout_metrics
 
 log = logging.getLogger(__name__)
 
 # Fields that may differ between a checkpoint and the run resuming from it.
 RESUMABLE_CHANGES = ("output_uri", "max_steps", "checkpoint_every", "keep_checkpoints", "log_every",
-                     "device", "val_images")
+                     "device", "val_images", "nan_patience")
 
 
 @dataclass(frozen=True)
@@ -105,6 +113,7 @@ class _Run:
     resumed_metrics: dict[str, float] = field(default_factory=dict)
     batches: Prefetcher | None = None
     last_checkpoint: str = ""
+    guard: NonFiniteGuard = field(default_factory=NonFiniteGuard)
 
 
 def train(config: TrainConfig, *, resume: bool | str = False,
@@ -175,32 +184,11 @@ def _setup(config: TrainConfig, resume: bool | str) -> _Run:
     human = _human_table(config, rank)
     loader = TrainLoader(config, model.image_size, rank, world, human_table_uri=human)
     run = _Run(config, model, loop, optimizer, scheduler, loader, clicks, device,
-               _autocast(config, device), rank, world)
+               _autocast(config, device), rank, world, guard=NonFiniteGuard(config.nan_patience))
     uri = dist.broadcast_from_main(_resume_uri(config, resume) if rank == 0 else None)
     if uri is not None:
         _restore(run, uri)
     return run
-
-
-def derive_seed(*parts: int) -> int:
-    """A 63-bit seed from integers (stable across processes and platforms)."""
-    digest = hashlib.sha256(",".join(str(int(p)) for p in parts).encode()).digest()
-    return int.from_bytes(digest[:8], "big") & (2**63 - 1)
-
-
-def cosine_factor(config: TrainConfig) -> Callable[[int], float]:
-    """LR multiplier at step t: linear warm-up over ``warmup_steps`` (from 1 / warmup), then a
-    cosine from 1 to ``min_lr / lr`` over ``max_steps``."""
-    low = config.min_lr / config.lr
-    warmup = config.warmup_steps
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = min(step / config.max_steps, 1.0)
-        return low + (1.0 - low) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-    return factor
 
 
 def _device(name: str) -> torch.device:
@@ -231,13 +219,19 @@ def _human_table(config: TrainConfig, rank: int) -> str | None:
 
 
 def _resume_uri(config: TrainConfig, resume: bool | str) -> str | None:
+    """The checkpoint to resume from: the given folder, the newest valid one (``resume=True``) or none."""
     if isinstance(resume, str):
         return resume
+    if not resume:
+        complete = [uri for _, uri in sorted(step_folders(config.output_uri).items()) if is_complete(uri)]
+        if complete:
+            raise InputError(f"{config.output_uri} already holds checkpoints (latest {complete[-1]}); pass --resume "
+                             "to continue that run or choose a new output folder.")
+        return None
     latest = latest_checkpoint(config.output_uri)
-    if latest is not None and not resume:
-        raise InputError(f"{config.output_uri} already holds checkpoints (latest {latest}); pass --resume to "
-                         "continue that run or choose a new output folder.")
-    return latest if resume else None
+    if latest is None and step_folders(config.output_uri):
+        log.warning("%s has no valid checkpoint to resume from; training starts at step 0", config.output_uri)
+    return latest
 
 
 def _restore(run: _Run, uri: str) -> None:
@@ -261,6 +255,7 @@ def _restore(run: _Run, uri: str) -> None:
     run.position = LoaderPosition.from_dict(state["position"])
     run.losses = [float(v) for v in state["losses"]]
     run.masks_seen = run.start_masks = int(state.get("masks_seen", 0))
+    run.guard.streak = int(state.get("nonfinite_streak", 0))
     run.last_checkpoint = uri
     run.resumed_metrics = {k: float(v) for k, v in payload.meta.get("metrics", {}).items()
                            if k.startswith("val_")}
@@ -300,13 +295,17 @@ def _train_step(run: _Run, batch: Any) -> dict[str, float]:
     losses = interactive_loss(steps, batch.masks, num_objects, loss_weights(cfg))
     run.optimizer.zero_grad(set_to_none=True)
     losses["total"].backward()
+    params = [p for group in run.optimizer.param_groups for p in group["params"]]
     if cfg.grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_([p for group in run.optimizer.param_groups for p in group["params"]],
-                                       cfg.grad_clip)
-    run.optimizer.step()
-    run.scheduler.step()
+        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+    means = {k: dist.mean_over_workers(float(v.detach()), run.device) for k, v in losses.items()}
+    # every worker sees the same mean loss and all-reduced gradients: they all decide alike
+    if run.guard.observe(run.step + 1, math.isfinite(means["total"]) and finite_gradients(params),
+                         run.last_checkpoint):
+        run.optimizer.step()
+    run.scheduler.step()  # a skipped step still counts: the schedule follows the step number
     run.masks_seen += batch.num_objects
-    return {k: dist.mean_over_workers(float(v.detach()), run.device) for k, v in losses.items()}
+    return means
 
 
 def loss_weights(config: TrainConfig) -> LossWeights:
@@ -315,16 +314,6 @@ def loss_weights(config: TrainConfig) -> LossWeights:
                        config.focal_alpha, config.focal_gamma)
 
 
-def _best_iou(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """(N,) IoU of a step's mask, the best of M for a multimask step ((N, M, S, S) logits)."""
-    from unsamv2.train.losses import mask_iou
-
-    if logits.ndim == 3:
-        return mask_iou(logits, masks)
-    return mask_iou(logits, masks[:, None].expand_as(logits)).max(dim=1).values
-
-
-@torch.no_grad()
 def _validate(run: _Run) -> dict[str, float]:
     """Loss and IoU after click 1 (best of 3 for base pretraining) / after the last click on the
     held-out images (rank 0, eval mode, fixed clicks, no augmentation)."""
@@ -333,33 +322,21 @@ def _validate(run: _Run) -> dict[str, float]:
         return {}
     module = run.loop.module if hasattr(run.loop, "module") else run.loop
     clicks = torch.Generator().manual_seed(derive_seed(run.config.seed, 2**31))
-    weights = loss_weights(run.config)
-    run.model.eval()
-    totals, first, last, objects = 0.0, 0.0, 0.0, 0
-    try:
-        for batch in batches:
-            batch = batch.to(run.device)
-            with run.autocast():
-                steps = module(batch.images, batch.masks, batch.granularity, batch.counts, clicks)
-            n = batch.num_objects
-            totals += float(interactive_loss(steps, batch.masks, 1.0, weights)["total"])
-            first += float(_best_iou(steps[0].logits.float(), batch.masks).sum())
-            last += float(_best_iou(steps[-1].logits.float(), batch.masks).sum())
-            objects += n
-    finally:
-        run.model.train()
-    return {"val_loss": totals / max(objects, 1), "val_iou_click1": first / max(objects, 1),
-            "val_iou_last_click": last / max(objects, 1), "val_objects": float(objects)}
+    return heldout_metrics(module, run.model, batches, loss_weights(run.config), clicks, run.device, run.autocast)
 
 
 # ------------------------------------------------------------------------------------ checkpoint
 def _checkpoint(run: _Run, metrics: dict[str, Any],
                 on_checkpoint: Callable[[str | None, int, dict[str, Any]], None] | None) -> None:
+    from unsamv2.model.adapter import trainable_parameters
+
+    check_finite_weights(trainable_parameters(run.model), run.step, run.last_checkpoint)
     rngs = dist.gather_to_main(_rng_state(run))
     uri = None
     if run.rank == 0:
         state = {"step": run.step, "position": run.position.to_dict(), "losses": list(run.losses),
-                 "masks_seen": run.masks_seen, "optimizer": run.optimizer.state_dict(),
+                 "masks_seen": run.masks_seen, "nonfinite_streak": run.guard.streak,
+                 "optimizer": run.optimizer.state_dict(),
                  "scheduler": run.scheduler.state_dict(), "rng": rngs}
         meta = {"step": run.step, "config": run.config.to_dict(), "config_hash": run.config.config_hash(),
                 "model_config_sha256": config_sha256(run.config.model_config),
