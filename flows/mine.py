@@ -40,6 +40,8 @@ def mine(
     statistics: bool = True,
     val_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.1,
     miner_kind: Literal["unsamv2", "noop"] = "unsamv2",
+    candidates: str | None = None,
+    candidate_min_score: Annotated[float, Field(ge=0, lt=1)] = 0.3,
 ) -> dict[str, Any]:
     """Plan → (connect Ray) → mine shards → statistics and split → artifacts. Returns the summary."""
     logger = get_run_logger()
@@ -50,7 +52,8 @@ def mine(
     job = dict(input_uri=input_uri, output_uri=output_uri, shard_size=shard_size, backend=backend,
                batch_size=batch_size, actors=actors, cpus_per_actor=cpus_per_actor, gpus_per_actor=gpus_per_actor,
                ray_address=ray_address, max_restarts=max_restarts, miner_kind=miner_kind,
-               miner={"backbone": features, "backbone_weights": backbone_weights, "device": device})
+               miner={"backbone": features, "backbone_weights": backbone_weights, "device": device,
+                      "candidates": candidates, "candidate_min_score": candidate_min_score})
     summary = mine_shards(job, run_key="mine")
     stats = table_statistics(output_uri, f"{output_uri.rstrip('/')}/stats", val_fraction) if statistics else None
     publish_mining_summary(summary, stats, run_key="mine")

@@ -32,3 +32,12 @@ class TransientStorageError(StorageError):
 class IncompleteRunError(UnSAMv2Error):
     """A run finished but left work undone that a rerun will pick up (e.g. images that could not be
     read because storage was unavailable); its message says how much and what to do."""
+
+
+class RejectedImage(UnSAMv2Error):
+    """One image of a batch cannot be processed for a known reason (``reason``: a mask-table error
+    code such as ``no_candidates``); the pipeline records an error row, the run goes on."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason

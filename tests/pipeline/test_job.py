@@ -64,7 +64,7 @@ def test_miner_exceptions_become_error_rows(inputs, tmp_path, monkeypatch):
     folder, _ = inputs
 
     class Exploding:
-        def mine_records(self, image):
+        def mine_records(self, image, image_uri):
             raise ValueError("kaboom")
 
         def config_hash(self):

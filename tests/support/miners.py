@@ -12,7 +12,7 @@ from unsamv2.data import encode_rles, mask_record, rle_areas, rle_bboxes
 class BandMiner:
     """Masks = pixels whose mean intensity falls in each of 3 bands (non-empty ones); g by band."""
 
-    def mine_records(self, image: np.ndarray) -> list[dict[str, Any]]:
+    def mine_records(self, image: np.ndarray, image_uri: str) -> list[dict[str, Any]]:
         gray = image.mean(axis=2)
         stack = np.stack([(gray >= lo) & (gray < hi) for lo, hi in ((0, 85), (85, 170), (170, 256))])
         stack = stack[stack.any(axis=(1, 2))]

@@ -13,6 +13,11 @@ def add_miner_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backbone-normalization", default="imagenet", choices=["imagenet", "sat493m"],
                    help="input mean/std of the DINO checkpoint (sat493m: DINOv3's satellite weights)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (per actor)")
+    p.add_argument("--candidates", default=None,
+                   help="divide from a detector's candidates instead of MaskCut: a COCO .json (file_name keys, "
+                        "annotations with score) or a mask table, local or s3:// (the release's CutLER divide)")
+    p.add_argument("--candidate-min-score", type=float, default=0.3,
+                   help="keep candidates with score above this (0.3 as the release)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,7 +55,8 @@ def _mine(args: argparse.Namespace) -> int:
     from unsamv2.pipeline.job import MineJob, run_mine
 
     miner = MinerConfig(backbone=args.features, backbone_weights=args.backbone_weights, device=args.device,
-                        backbone_normalization=args.backbone_normalization)
+                        backbone_normalization=args.backbone_normalization, candidates=args.candidates,
+                        candidate_min_score=args.candidate_min_score)
     job = MineJob(args.input, args.output, shard_size=args.shard_size, backend=args.backend,
                   batch_size=args.batch_size, actors=args.actors, cpus_per_actor=args.cpus_per_actor,
                   gpus_per_actor=args.gpus_per_actor, ray_address=args.ray_address,

@@ -53,6 +53,8 @@ ERROR_REASONS = (
     "unsupported",  # e.g. an image mode that cannot be converted to RGB
     "failed",  # the producer (miner) raised on this image
     "crashed",  # the worker process died while mining this image, also after a restart (segfault, OOM)
+    "no_candidates",  # divide from a candidate file: the file has no candidates for this image
+    "bad_candidates",  # divide from a candidate file: the image's candidates do not fit it (size)
     "unavailable",  # storage failed transiently (403, throttling, 5xx, timeout) after retries: such a row
     #                 is never written; its shard stays incomplete and a rerun mines it
 )

@@ -43,6 +43,9 @@ class MinerConfig:
     DINO); ``backbone_arch`` names the ViT ("vits14", "vitb16", ...; "auto" infers it from the
     checkpoint); ``patch_size`` defaults to the backbone's (16, 14, 16); ``backbone_normalization``
     names the input mean/std ("imagenet", or "sat493m" for DINOv3's satellite checkpoints).
+    Divide from candidates: with ``candidates`` (a COCO file or mask table of a detector's masks
+    with scores, local or ``s3://``; see :mod:`unsamv2.mining.candidates`) the masks with score >
+    ``candidate_min_score`` replace MaskCut, as the release's CutLER divide.
     Divide (MaskCut): image resized to ``divide_long_side`` (default 60 patches), affinity
     threshold ``tau``, ``rounds`` rounds, drop masks with IoU > ``maskcut_max_iou`` to an earlier
     one or area <= ``maskcut_min_area``; taken patches are removed from (``masking="remove"``) or
@@ -60,6 +63,8 @@ class MinerConfig:
     backbone_arch: str = "auto"
     backbone_normalization: str = "imagenet"
     patch_size: int | None = None
+    candidates: str | None = None
+    candidate_min_score: float = 0.3
     divide_long_side: int | None = None
     tau: float = 0.2
     rounds: int = 3
@@ -90,6 +95,8 @@ class MinerConfig:
                              f"got {self.backbone_normalization!r}.")
         if self.patch_size is not None:
             _positive_int("patch_size", self.patch_size, 2)
+        if not (isinstance(self.candidate_min_score, (int, float)) and 0.0 <= self.candidate_min_score < 1.0):
+            raise InputError(f"MinerConfig.candidate_min_score must lie in [0, 1), got {self.candidate_min_score!r}.")
         if self.divide_long_side is not None:
             _positive_int("divide_long_side", self.divide_long_side, 32)
         _positive_int("conquer_long_side", self.conquer_long_side, 32)

@@ -57,6 +57,11 @@ class Miner:
     def __init__(self, config: MinerConfig | None = None, backbone: FeatureBackbone | None = None):
         self.config = config or MinerConfig()
         self.backbone = backbone if backbone is not None else build_backbone(self.config)
+        self.candidate_index = None
+        if self.config.candidates:
+            from unsamv2.mining.candidates import load_candidates
+
+            self.candidate_index = load_candidates(self.config.candidates, self.config.candidate_min_score)
 
     def divide(self, image: np.ndarray) -> np.ndarray:
         """MaskCut candidates (K, H, W) bool of ``image`` (H, W, 3) uint8, in discovery order."""
@@ -74,10 +79,19 @@ class Miner:
         masks = upsample_masks(found.masks, image.shape[0], image.shape[1])
         return masks[masks.any(axis=(1, 2))]
 
-    def mine(self, image: np.ndarray) -> list[MinedMask]:
-        """All mined masks of ``image`` (H, W, 3) uint8 RGB, grouped by instance (instance first)."""
+    def mine(self, image: np.ndarray, image_uri: str | None = None) -> list[MinedMask]:
+        """All mined masks of ``image`` (H, W, 3) uint8 RGB, grouped by instance (instance first).
+
+        With ``config.candidates`` the divide masks are the candidate file's masks of ``image_uri``
+        (required then) with score > ``candidate_min_score``; else MaskCut's.
+        """
         image = check_rgb(image)
-        candidates = self.divide(image)
+        if self.candidate_index is not None:
+            if image_uri is None:
+                raise InputError("this miner divides from a candidate file: pass the image's URI to mine().")
+            candidates, _ = self.candidate_index.masks_for(image_uri, image.shape[0], image.shape[1])
+        else:
+            candidates = self.divide(image)
         relation = instance_part_relation(
             candidates, self.config.instance_min_area, self.config.containment
         )

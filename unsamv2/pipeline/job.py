@@ -91,10 +91,10 @@ class MethodMiner:
         self._config = config
         self._miner = Miner(config)
 
-    def mine_records(self, image: Any) -> list[dict[str, Any]]:
+    def mine_records(self, image: Any, image_uri: str) -> list[dict[str, Any]]:
         from unsamv2.mining import to_mask_records
 
-        return to_mask_records(self._miner.mine(image))
+        return to_mask_records(self._miner.mine(image, image_uri))
 
     def config_hash(self) -> str:
         return self._config.config_hash()
@@ -142,6 +142,7 @@ def run_mine(job: MineJob, on_progress: ProgressFn | None = None) -> MineSummary
     """
     start = time.perf_counter()
     info = ensure_manifest(job.input_uri, job.output_uri, job.shard_size)
+    _check_candidates(job, info)
     pending = [s for s in range(info.num_shards) if not is_complete(job.output_uri, s)]
     skipped = info.num_shards - len(pending)
 
@@ -157,6 +158,19 @@ def run_mine(job: MineJob, on_progress: ProgressFn | None = None) -> MineSummary
     storage.write_text(storage.join(job.output_uri, SUMMARY_FILE), summary.to_json())
     _raise_if_failed(summary, assembler.counters)
     return summary
+
+
+def _check_candidates(job: MineJob, info: ManifestInfo) -> None:
+    """With a candidate file: refuse it at once when it matches none of the images (a wrong file or
+    keys); images it does not cover become ``no_candidates`` error rows later."""
+    path = getattr(job.miner, "candidates", None) if job.miner_kind == "unsamv2" else None
+    if not path:
+        return
+    from unsamv2.mining.candidates import load_candidates
+    from unsamv2.pipeline.manifest import read_shard_entries
+
+    uris = [u for s in range(info.num_shards) for u in read_shard_entries(job.output_uri, s).column("image_uri").to_pylist()]
+    load_candidates(path, job.miner.candidate_min_score).check_matches(uris)
 
 
 def _raise_if_failed(summary: MineSummary, c: RunCounters) -> None:

@@ -27,6 +27,7 @@ from unsamv2.data.images import (
     load_image,
 )
 from unsamv2.data.schema import MASK_TABLE_SCHEMA, image_row
+from unsamv2.errors import RejectedImage
 
 # Columns the stage adds to mask-table rows so the writer can place them; dropped before writing.
 PLACEMENT_FIELDS = [pa.field("shard", pa.int32()), pa.field("position", pa.int32()),
@@ -35,9 +36,11 @@ STAGE_OUTPUT_SCHEMA = pa.schema(list(MASK_TABLE_SCHEMA) + PLACEMENT_FIELDS, meta
 
 
 class ImageMiner(Protocol):
-    """What the stage needs from a miner: RGB (H, W, 3) uint8 in, mask-table mask records out."""
+    """What the stage needs from a miner: RGB (H, W, 3) uint8 in (with the image's URI, for miners
+    that look up per-image inputs), mask-table mask records out. Raising
+    :class:`unsamv2.errors.RejectedImage` makes an error row with its reason."""
 
-    def mine_records(self, image: np.ndarray) -> list[dict[str, Any]]: ...
+    def mine_records(self, image: np.ndarray, image_uri: str) -> list[dict[str, Any]]: ...
 
     def config_hash(self) -> str: ...
 
@@ -103,7 +106,9 @@ class MinerStage:
         else:
             h, w = loaded.image.shape[:2]
             try:
-                row = image_row(**base, height=h, width=w, masks=self._miner.mine_records(loaded.image))
+                row = image_row(**base, height=h, width=w, masks=self._miner.mine_records(loaded.image, image_uri))
+            except RejectedImage as exc:
+                row = image_row(**base, height=h, width=w, error=exc.reason, error_message=str(exc))
             except Exception as exc:  # noqa: BLE001 - one bad image must not stop the run
                 row = image_row(**base, height=h, width=w, error="failed",
                                 error_message=f"mining raised {type(exc).__name__}: {exc}")
@@ -144,7 +149,7 @@ class MinerStage:
 class NoOpMiner:
     """A miner that finds nothing: measures the engine's own overhead (read, decode, write)."""
 
-    def mine_records(self, image: np.ndarray) -> list[dict[str, Any]]:
+    def mine_records(self, image: np.ndarray, image_uri: str) -> list[dict[str, Any]]:
         return []
 
     def config_hash(self) -> str:
