@@ -29,6 +29,8 @@ VARIANTS = {
     "default": {},
     "rounds6": {"rounds": 6},
     "zero": {"masking": "zero"},
+    "cutler": {"round_rule": "cutler", "masking": "zero"},  # CutLER's loop and masking, as the release
+    "cutler_remove": {"round_rule": "cutler"},
     "tau0.15": {"tau": 0.15},
     "refine": {"refine": True},
 }

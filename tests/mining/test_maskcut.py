@@ -99,3 +99,47 @@ def test_nan_features_raise():
     f[0, 0, 0] = np.nan
     with pytest.raises(InputError, match="NaN"):
         maskcut(f)
+
+
+def _scripted_rounds(monkeypatch, raws):
+    """Replace the cut by a script of raw masks; record the taken/painted patches each round saw."""
+    import unsamv2.mining.maskcut as mc
+
+    seen = []
+
+    def fake_cut(full, shape, taken, masking, eps):
+        seen.append(taken.copy())
+        return raws[len(seen) - 1].copy()
+
+    monkeypatch.setattr(mc, "_cut", fake_cut)
+    return seen
+
+
+def _rect(y0, y1, x0, x1, shape=(20, 20)):
+    m = np.zeros(shape, bool)
+    m[y0:y1, x0:x1] = True
+    return m
+
+
+def test_cutler_round_rule_keeps_a_dropped_rounds_patches_and_compares_with_the_previous_round(monkeypatch):
+    a, b = _rect(0, 10, 0, 10), _rect(0, 10, 2, 12)  # IoU(a, b) = 80 / 120 > 0.5
+    feats = np.random.default_rng(0).random((20, 20, 4)).astype(np.float32)
+    seen = _scripted_rounds(monkeypatch, [a, b, b])
+    got = maskcut(feats, 0.2, 3, round_rule="cutler", masking="zero")
+    assert got.rounds == (0, 2)  # round 1 dropped (IoU with round 0); round 2 repeats b, compared with
+    assert np.array_equal(got.masks[1], b & ~a)  # the dropped (empty) round 1: kept, minus earlier outputs
+    assert [s.sum() for s in seen] == [0, 100, 100]  # b's patches were never painted
+    seen = _scripted_rounds(monkeypatch, [a, b, b])
+    strict = maskcut(feats, 0.2, 3, round_rule="strict", masking="zero")
+    assert strict.rounds == (0,) and [s.sum() for s in seen] == [0, 100, 120]  # dropped b taken too
+
+
+def test_cutler_round_rule_has_no_area_rule_in_the_first_round(monkeypatch):
+    tiny = _rect(0, 2, 0, 1)  # 0.5 % of the grid
+    feats = np.random.default_rng(0).random((20, 20, 4)).astype(np.float32)
+    _scripted_rounds(monkeypatch, [tiny, tiny])
+    assert maskcut(feats, 0.2, 1, round_rule="cutler").rounds == (0,)
+    _scripted_rounds(monkeypatch, [tiny, tiny])
+    assert maskcut(feats, 0.2, 1, round_rule="strict").rounds == ()
+    with pytest.raises(InputError, match="round_rule"):
+        maskcut(feats, 0.2, 1, round_rule="other")

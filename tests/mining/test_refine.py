@@ -35,3 +35,27 @@ def test_miner_with_refinement_runs():
     img[(yy - 48) ** 2 + (xx - 40) ** 2 < 25**2] = (210, 40, 40)
     mined = Miner(MinerConfig(divide_long_side=320, conquer_long_side=192, refine=True)).mine(img)
     assert mined and all(m.area == m.mask.sum() and 0.1 <= m.granularity <= 1.0 for m in mined)
+
+
+def test_release_drop_rules_a_failed_refinement_drops_a_part_and_keeps_an_instance(monkeypatch):
+    from unsamv2.mining import refine as refine_mod
+
+    img = np.full((64, 64, 3), 128, np.uint8)
+    almost_all = np.ones((64, 64), bool)
+    almost_all[:3, :3] = False
+    assert refine_mod.refine_or_drop(img, almost_all) is None  # refined area > 90 % of the image
+    noise = np.zeros((64, 64), bool)
+    noise[::7, ::5] = True
+    assert refine_mod.refine_or_drop(img, noise) is None  # IoU(raw, refined) < 0.5
+    np.testing.assert_array_equal(refine_mod.refine_mask(img, noise), noise)  # an instance keeps its mask
+
+    rng = np.random.default_rng(0)
+    scene = (rng.random((96, 96, 3)) * 30).astype(np.uint8)
+    scene[20:80, 20:80] = (200, 50, 50)
+    scene[25:50, 25:50] = (50, 200, 50)
+    cfg = MinerConfig(refine=True, conquer_long_side=96)
+    with_parts = Miner(cfg).mine(scene)
+    monkeypatch.setattr(refine_mod, "refine_or_drop", lambda image, mask, *a, **k: None)
+    dropped = Miner(cfg).mine(scene)
+    assert sum(m.is_part for m in with_parts) > 0 and sum(m.is_part for m in dropped) == 0
+    assert len([m for m in dropped if not m.is_part]) == len([m for m in with_parts if not m.is_part])

@@ -49,7 +49,9 @@ class MinerConfig:
     Divide (MaskCut): image resized to ``divide_long_side`` (default 60 patches), affinity
     threshold ``tau``, ``rounds`` rounds, drop masks with IoU > ``maskcut_max_iou`` to an earlier
     one or area <= ``maskcut_min_area``; taken patches are removed from (``masking="remove"``) or
-    zeroed in (``"zero"``, as CutLER) the next rounds' graph.
+    zeroed in (``"zero"``, as CutLER) the next rounds' graph; ``round_rule`` "strict" takes every
+    round's mask and compares with all kept masks, "cutler" is CutLER's loop (see
+    :func:`unsamv2.mining.maskcut.maskcut`).
     Relation: instances have area > ``instance_min_area`` and are contained in no candidate
     (|a&b|/|a| > ``containment``). Conquer: instance box resized to ``conquer_long_side``,
     merged at ``thresholds``, regions of >= ``min_region_patches`` patches with more than
@@ -69,6 +71,7 @@ class MinerConfig:
     tau: float = 0.2
     rounds: int = 3
     masking: str = "remove"
+    round_rule: str = "strict"
     maskcut_max_iou: float = 0.5
     maskcut_min_area: float = 0.01
     instance_min_area: float = 0.05
@@ -109,6 +112,8 @@ class MinerConfig:
             _fraction(name, getattr(self, name))
         if self.masking not in ("remove", "zero"):
             raise InputError(f"MinerConfig.masking must be 'remove' or 'zero', got {self.masking!r}.")
+        if self.round_rule not in ("strict", "cutler"):
+            raise InputError(f"MinerConfig.round_rule must be 'strict' or 'cutler', got {self.round_rule!r}.")
         thr = tuple(self.thresholds) if isinstance(self.thresholds, (list, tuple)) else None
         if not thr or not all(isinstance(t, (int, float)) and -1.0 <= t <= 1.0 for t in thr):
             raise InputError(

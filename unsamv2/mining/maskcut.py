@@ -163,6 +163,7 @@ def maskcut(
     max_iou: float = 0.5,
     min_area: float = 0.01,
     masking: str = "remove",
+    round_rule: str = "strict",
     eps: float = EPS_AFFINITY,
     device: str = "cpu",
 ) -> MaskCutResult:
@@ -170,31 +171,72 @@ def maskcut(
 
     ``masking`` says how taken patches leave later rounds: ``"remove"`` (default) drops them
     from the graph; ``"zero"`` zeroes their features as the CutLER code does, so they stay in the
-    graph with eps affinities and can re-enter a later component.
+    graph with eps affinities and can re-enter a later component. ``round_rule`` says which
+    patches are taken and what a mask is compared with: ``"strict"`` (default) takes every
+    round's mask, kept or dropped, and compares with every kept mask, area rule in every round;
+    ``"cutler"`` is CutLER's loop: only a kept mask is taken, a new mask is compared with the
+    previous round's result only, the area rule starts at round 2, and each output is its mask
+    minus the earlier outputs.
     """
     feats = _check(features, tau, rounds)
     if masking not in ("remove", "zero"):
         raise InputError(f"MaskCut masking must be 'remove' or 'zero', got {masking!r}.")
-    shape = feats.shape[:2]
+    if round_rule not in ("strict", "cutler"):
+        raise InputError(f"MaskCut round_rule must be 'strict' or 'cutler', got {round_rule!r}.")
     full = binary_affinity(feats, tau, device)  # computed once; rounds mask it, never modify it
+    run = _rounds_cutler if round_rule == "cutler" else _rounds_strict
+    kept, kept_rounds = run(full, feats.shape[:2], rounds, max_iou, min_area, masking, eps)
+    masks = np.stack(kept) if kept else np.zeros((0, *feats.shape[:2]), dtype=bool)
+    return MaskCutResult(masks=masks, rounds=tuple(kept_rounds))
+
+
+def _cut(full, shape: tuple[int, int], taken: np.ndarray, masking: str, eps: float) -> np.ndarray | None:  # noqa: ANN001
+    """One round's seed component given the taken patches, or None when too few patches are left."""
+    active = np.flatnonzero(~taken.ravel()) if masking == "remove" else None
+    if active is not None and active.size < 3:
+        return None
+    x = second_eigenvector(full, active, None if masking == "remove" else ~taken, eps)
+    return foreground_component(x, shape, active)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+def _rounds_strict(full, shape, rounds, max_iou, min_area, masking, eps):  # noqa: ANN001, ANN202
     taken = np.zeros(shape, dtype=bool)
-    kept: list[np.ndarray] = []
-    raws: list[np.ndarray] = []
-    kept_rounds: list[int] = []
+    kept, raws, kept_rounds = [], [], []
     for r in range(rounds):
-        active = np.flatnonzero(~taken.ravel()) if masking == "remove" else None
-        if active is not None and active.size < 3:
+        raw = _cut(full, shape, taken, masking, eps)
+        if raw is None:
             break
-        x = second_eigenvector(full, active, None if masking == "remove" else ~taken, eps)
-        raw = foreground_component(x, shape, active)
         newly = raw & ~taken
-        ious = [(raw & m).sum() / max((raw | m).sum(), 1) for m in raws]
-        if raw.mean() > min_area and all(i <= max_iou for i in ious) and newly.any():
+        if raw.mean() > min_area and all(_iou(raw, m) <= max_iou for m in raws) and newly.any():
             kept.append(newly)
             raws.append(raw)
             kept_rounds.append(r)
         if not newly.any():
             break  # nothing new: every later round would repeat this one
         taken |= raw
-    masks = np.stack(kept) if kept else np.zeros((0, *shape), dtype=bool)
-    return MaskCutResult(masks=masks, rounds=tuple(kept_rounds))
+    return kept, kept_rounds
+
+
+def _rounds_cutler(full, shape, rounds, max_iou, min_area, masking, eps):  # noqa: ANN001, ANN202
+    painting = np.zeros(shape, dtype=bool)  # CutLER's "painting": the kept masks so far
+    union = np.zeros(shape, dtype=bool)
+    previous = np.zeros(shape, dtype=bool)
+    kept, kept_rounds = [], []
+    for r in range(rounds):
+        painting |= previous  # a dropped round contributed an empty mask: its patches stay
+        raw = _cut(full, shape, painting, masking, eps)
+        if raw is None:
+            break
+        if r >= 1 and (_iou(previous, raw) > max_iou or raw.mean() <= min_area):
+            raw = np.zeros(shape, dtype=bool)
+        previous = raw
+        newly = raw & ~union
+        union |= raw
+        if newly.any():
+            kept.append(newly)
+            kept_rounds.append(r)
+    return kept, kept_rounds

@@ -74,7 +74,7 @@ class Miner:
             return np.zeros((0, *image.shape[:2]), dtype=bool)
         found = maskcut(
             feats, cfg.tau, cfg.rounds, max_iou=cfg.maskcut_max_iou,
-            min_area=cfg.maskcut_min_area, masking=cfg.masking, device=cfg.device,
+            min_area=cfg.maskcut_min_area, masking=cfg.masking, round_rule=cfg.round_rule, device=cfg.device,
         )
         masks = upsample_masks(found.masks, image.shape[0], image.shape[1])
         return masks[masks.any(axis=(1, 2))]
@@ -122,15 +122,19 @@ class Miner:
         order = np.array([i for i in order if iou[i, inst_id] <= cfg.protected_nms_iou], dtype=np.int64)
         members = [inst_id, *nms_from_iou(iou, order, cfg.nms_iou)]
         y0, x0, y1, x1 = box
-        masks = []
+        masks, refined_members = [], []
         for i in members:
             full = np.zeros(image.shape[:2], dtype=bool)
             full[y0:y1, x0:x1] = frame.mask(i)
             if cfg.refine and i != inst_id:
-                from unsamv2.mining.refine import refine_mask
+                from unsamv2.mining.refine import refine_or_drop
 
-                full = refine_mask(image, full)
+                full = refine_or_drop(image, full)  # a failed part refinement drops the part, as the release
+                if full is None:
+                    continue
             masks.append(full)
+            refined_members.append(i)
+        members = refined_members
         scores = []
         for i in members:
             if i in level_of:  # stability: share of merge levels holding (almost) this region

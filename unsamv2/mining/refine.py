@@ -2,8 +2,9 @@
 
 Stands in for the DenseCRF of CutLER / CascadePSP of the UnSAMv2 release (neither is a maintained,
 installable package): the mask is filtered with the image as guide, thresholded at 0.5 and its
-holes are filled. As in CutLER, a refinement that changes the mask too much (IoU < 0.5 with the
-input) is rejected; here the unrefined mask is kept instead of dropping the mask.
+holes are filled. The release's drop rules apply (its CascadePSP post-processing): a refinement
+whose result covers more than 90 % of the image, or has IoU < 0.5 with its input, fails. Then, as
+in the release, an instance keeps its unrefined mask and a part is dropped (:func:`refine_or_drop`).
 """
 
 from __future__ import annotations
@@ -40,18 +41,37 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -
     return ((mean_a * g).sum(-1) + _box(b, radius)).astype(np.float32)
 
 
+MAX_REFINED_AREA = 0.9  # the release's max_area_thresh: a refined mask over 90 % of the image fails
+MIN_REFINE_IOU = 0.5  # the release's iou_thresh: IoU(input, refined) below this fails
+
+
+def refine_or_drop(image: np.ndarray, mask: np.ndarray, radius: int | None = None,
+                   eps: float = 1e-4) -> np.ndarray | None:
+    """The refined (H, W) bool mask, or None when the refinement fails the release's rules
+    (refined area > 90 % of the image, or IoU(mask, refined) < 0.5)."""
+    if not mask.any():
+        return None
+    refined = _guided_refinement(image, mask, radius, eps)
+    union = np.count_nonzero(refined | mask)
+    if refined.mean() > MAX_REFINED_AREA or union == 0 or np.count_nonzero(refined & mask) / union < MIN_REFINE_IOU:
+        return None
+    return refined
+
+
 def refine_mask(
     image: np.ndarray, mask: np.ndarray, radius: int | None = None, eps: float = 1e-4
 ) -> np.ndarray:
-    """Refined (H, W) bool mask of ``mask`` (H, W) bool on ``image`` (H, W, 3) uint8.
+    """Refined (H, W) bool mask of ``mask`` (H, W) bool on ``image`` (H, W, 3) uint8; the input
+    mask itself when the refinement fails (the release's rule for instances)."""
+    refined = refine_or_drop(image, mask, radius, eps)
+    return mask if refined is None else refined
 
-    Works on the mask's box grown by 3 radii; ``radius`` defaults to one divide-grid patch
-    (1/60 of the image's long side, at least 2 pixels), the scale of the blockiness to remove.
-    """
+
+def _guided_refinement(image: np.ndarray, mask: np.ndarray, radius: int | None, eps: float) -> np.ndarray:
+    """Guided filter + hole filling on the mask's box grown by 3 radii; ``radius`` defaults to one
+    divide-grid patch (1/60 of the image's long side, at least 2 pixels)."""
     from scipy import ndimage
 
-    if not mask.any():
-        return mask
     h, w = mask.shape
     r = int(radius or max(2, round(max(h, w) / 60)))
     ys, xs = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
@@ -62,7 +82,4 @@ def refine_mask(
     out = ndimage.binary_fill_holes(guided_filter(guide, src, r, eps) > 0.5)
     refined = np.zeros_like(mask)
     refined[y0:y1, x0:x1] = out
-    union = np.count_nonzero(refined | mask)
-    if union == 0 or np.count_nonzero(refined & mask) / union < 0.5:
-        return mask
     return refined
