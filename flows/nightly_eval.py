@@ -26,7 +26,7 @@ def nightly_eval(
     datasets: list[str] | None = None,
     policies: list[str] | None = None,
     whole_image: bool = False,
-    points_per_side: Annotated[int, Field(ge=1)] = 16,
+    points_per_side: Annotated[int, Field(ge=1)] = 64,
     max_clicks: Annotated[int, Field(ge=1, le=100)] = 20,
     device: Literal["cpu", "cuda"] = "cpu",
     ray_address: str | None = None,
@@ -39,8 +39,9 @@ def nightly_eval(
     Reports go to ``<report_store>/runs/<UTC time>-<flow run>/``; the history and pinned baseline
     live in ``report_store``. ``policies`` defaults to ``["oracle", "g=1"]``; ``sam2-single`` /
     ``sam2-best3`` add the SAM-2 baselines (plain SAM-2 from ``baseline_checkpoint``, default the
-    base checkpoint the adapter was trained on). Returns the result dict, or a Failed state when a
-    regression is found.
+    base checkpoint the adapter was trained on). ``whole_image`` adds AR with the official
+    protocol (m2m pass, ``points_per_side`` 64 by default; the grid is in the protocol hash).
+    Returns the result dict, or a Failed state when a regression is found.
     """
     logger = get_run_logger()
     checkpoint = resolve_checkpoint(checkpoint_uri, registry_uri)

@@ -29,3 +29,23 @@ def test_sam2_baseline_runs_both_policies_with_mask_feedback():
         run = policy.run(baseline, gt, None, settings)
         assert 1 <= len(run.ious) <= 3 and all(0.0 <= v <= 1.0 for v in run.ious)
         assert run.n_predictions == len(run.ious)
+
+
+class _LogitsPredictor:
+    """Stands in for ``SAM2ImagePredictor``: logits -1.5, -0.5, 0.5 in three columns."""
+
+    def predict(self, point_coords, point_labels, mask_input=None, multimask_output=True, return_logits=False):
+        assert return_logits
+        logits = np.tile(np.array([-1.5, -0.5, 0.5], np.float32), (2, 1))
+        count = 3 if multimask_output else 1
+        return np.stack([logits] * count), np.full(count, 0.5), np.zeros((count, 256, 256), np.float32)
+
+
+def test_single_mask_binarises_at_minus_one_and_best_of_3_at_zero():
+    # the official scripts: SAM-2 single mask `pred_probs > -1`, best-of-3 `pred_probs > 0`
+    baseline = Sam2Baseline(_LogitsPredictor())
+    single, _, _ = baseline.predict_single(np.array([[1.0, 1.0]]), np.array([1]))
+    three, _, _ = baseline.predict_multimask(np.array([[1.0, 1.0]]), np.array([1]))
+    assert single[0, 0].tolist() == [False, True, True]
+    assert all(m[0].tolist() == [False, False, True] for m in three)
+    assert (baseline.single_threshold, baseline.multimask_threshold) == (-1.0, 0.0)

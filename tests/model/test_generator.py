@@ -94,3 +94,74 @@ def test_bad_arguments_are_clear_errors(tiny_model, photo):
         UnSAMv2MaskGenerator(tiny_model, points_per_side=0)
     with pytest.raises(InputError, match="granularity"):
         UnSAMv2MaskGenerator(tiny_model, points_per_side=2).generate(photo, 1.5)
+
+
+def _spy_decode(model, monkeypatch) -> list[dict]:
+    """Record every decoder call: its prompts (model-input pixels) and its outputs."""
+    calls = []
+    original = model.decode
+
+    def spy(features, point_coords, point_labels, granularity, mask_input=None, *, multimask_iou=False):
+        out = original(features, point_coords, point_labels, granularity, mask_input, multimask_iou=multimask_iou)
+        calls.append({"coords": point_coords.clone(), "g": granularity.clone(), "multimask_iou": multimask_iou,
+                      "mask_input": None if mask_input is None else mask_input.clone(),
+                      "low_res": out.low_res_logits.clone(), "iou": out.iou_pred.clone()})
+        return out
+
+    monkeypatch.setattr(model, "decode", spy)
+    return calls
+
+
+def test_m2m_second_pass_is_prompted_with_each_points_own_first_pass_logits(tiny_model, photo, monkeypatch):
+    import torch
+
+    from unsamv2.model.predictor import upscale_logits
+
+    # 3x3 grid in batches of 4: (first, second) decoder calls for 4, 4 and 1 clicks; filters off
+    gen = UnSAMv2MaskGenerator(tiny_model, points_per_side=3, points_per_batch=4, pred_iou_thresh=-1.0,
+                               stability_score_thresh=0.0, box_nms_thresh=1.0, multimask_iou=True)
+    gen.predictor.set_image(photo)
+    calls = _spy_decode(tiny_model, monkeypatch)
+    records = gen.generate_for_set_image(0.3)
+    assert [len(c["coords"]) for c in calls] == [4, 4, 4, 4, 1, 1]
+    for first, second in zip(calls[0::2], calls[1::2], strict=True):
+        assert first["mask_input"] is None and first["multimask_iou"] is True
+        assert torch.equal(second["coords"], first["coords"]) and torch.equal(second["g"], first["g"])
+        # row i of the second call's mask prompt is row i (the same click) of the first call's
+        # low-res logits, clamped to [-32, 32] as SAM-2's predictor returns them
+        assert torch.equal(second["mask_input"], first["low_res"].clamp(-32.0, 32.0))
+        assert second["multimask_iou"] is False  # refine_with_m2m decodes with multimask_output=False
+    # every record comes from the second pass: its score, its mask and its click
+    second_iou = torch.cat([c["iou"][:, 0] for c in calls[1::2]]).numpy()
+    second_low = torch.cat([c["low_res"].clamp(-32.0, 32.0) for c in calls[1::2]])  # (9, 1, s, s)
+    height, width = photo.shape[:2]
+    clicks = gen.point_grid * np.array([width, height])
+    assert len(records) > 0
+    for r in records:
+        i = int(np.argmin(np.abs(clicks - np.array(r["point_coords"][0])).sum(1)))
+        assert r["predicted_iou"] == pytest.approx(float(second_iou[i]), abs=1e-6)
+        mask = (upscale_logits(second_low[i:i + 1], (height, width))[0, 0] > gen.mask_threshold).numpy()
+        assert (decode_rle(r["rle"], height, width) == mask).all()
+
+
+def test_m2m_off_decodes_once_without_a_mask_prompt(tiny_model, photo, monkeypatch):
+    gen = UnSAMv2MaskGenerator(tiny_model, points_per_side=3, points_per_batch=9, use_m2m=False)
+    gen.predictor.set_image(photo)
+    calls = _spy_decode(tiny_model, monkeypatch)
+    gen.generate_for_set_image(0.7)
+    assert len(calls) == 1 and calls[0]["mask_input"] is None
+
+
+def test_settings_report_every_option_and_rebuild_the_generator(tiny_model):
+    from dataclasses import asdict
+
+    from unsamv2.eval.whole_image import WholeImageSettings
+
+    official = UnSAMv2MaskGenerator(tiny_model)
+    assert WholeImageSettings.of(official) == WholeImageSettings()  # the defaults are the official protocol
+    chosen = WholeImageSettings(points_per_side=5, points_per_batch=7, use_m2m=False, pred_iou_thresh=0.3,
+                                box_nms_thresh=0.5, min_mask_region_area=10)
+    rebuilt = UnSAMv2MaskGenerator.from_settings(tiny_model, asdict(chosen))
+    assert WholeImageSettings.of(rebuilt) == chosen and len(rebuilt.point_grid) == 25
+    with pytest.raises(InputError, match="crop"):
+        UnSAMv2MaskGenerator.from_settings(tiny_model, {"crop_n_layers": 1})

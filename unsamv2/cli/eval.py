@@ -21,8 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="oracle, g=<value>, sam2-single or sam2-best3 (repeatable; default oracle and g=1)")
     p.add_argument("--baseline-checkpoint", default=None,
                    help="SAM-2 checkpoint of the sam2-* policies (default: the one the adapter was trained on)")
-    p.add_argument("--whole-image", action="store_true", help="also whole-image AR (masks at all 10 g)")
-    p.add_argument("--points-per-side", type=int, default=16)
+    p.add_argument("--whole-image", action="store_true",
+                   help="also whole-image AR (masks at all 10 g, the official protocol: m2m pass, 64x64 grid)")
+    p.add_argument("--points-per-side", type=int, default=64,
+                   help="whole-image grid (official: 64; slow on CPU, 16 for a quick look; in the protocol hash)")
     p.add_argument("--max-clicks", type=int, default=20)
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu; cuda when --gpus > 0)")
     p.add_argument("--ray-address", default=None,

@@ -59,6 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--whole", action="store_true", help="segment everything (grid of clicks) instead of clicks")
     p.add_argument("--points-per-side", type=int, default=32, help="--whole: grid size (reference: 64)")
     p.add_argument("--points-per-batch", type=int, default=64, help="--whole: clicks per decoder call")
+    p.add_argument("--m2m", action="store_true",
+                   help="--whole: the mask-to-mask second pass of the official evaluation (twice the decoder work)")
     _model_arguments(p)
     p.set_defaults(func=_segment)
 
@@ -155,7 +157,7 @@ def _write_whole(args: argparse.Namespace, model: Any, image: Any, gs: Any) -> l
 
     generator = UnSAMv2MaskGenerator(model, points_per_side=args.points_per_side,
                                      points_per_batch=args.points_per_batch,
-                                     mask_threshold=args.mask_threshold)
+                                     mask_threshold=args.mask_threshold, use_m2m=args.m2m)
     generator.predictor.set_image(image)
     height, width = image.shape[:2]
     written, panels = [], []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from html import escape
 
-from unsamv2.eval.report import EvalReport, interactive_table, whole_image_table
+from unsamv2.eval.report import EvalReport, interactive_table, settings_summary, whole_image_table
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max-width:1200px;color:#222}
@@ -49,6 +49,8 @@ def render_html(report: EvalReport, plots: dict[str, bytes], verdict_html: str |
              f"{escape(', '.join(proto.get('policies', [])))}, g sweep {escape(str(proto.get('granularities')))}, "
              f"mask feedback {escape(str(proto.get('mask_feedback')))}, protocol hash "
              f"<code>{escape(str(proto.get('protocol_hash')))}</code>.</p>"]
+    if settings_summary(proto):
+        parts.append(f"<p>{escape(settings_summary(proto))}.</p>")
     if verdict_html:
         parts.append(verdict_html)
     for d in report.datasets:

@@ -205,6 +205,25 @@ def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines + ["| " + " | ".join(r) + " |" for r in rows]
 
 
+def settings_summary(protocol: dict[str, Any]) -> str:
+    """The whole-image generator and SAM-2 baseline settings of a report's protocol, one line
+    (empty when neither ran): grid, m2m, thresholds, NMS, batch; the baselines' logit thresholds."""
+    from dataclasses import fields
+
+    from unsamv2.eval.whole_image import WholeImageSettings
+
+    parts = []
+    whole = protocol.get("whole_image_settings")
+    if whole:
+        known = {f.name for f in fields(WholeImageSettings)}
+        settings = WholeImageSettings(**{k: v for k, v in whole.items() if k in known})
+        parts.append(f"whole image: {settings.describe()}")
+    sam2 = protocol.get("sam2_thresholds")
+    if sam2:
+        parts.append(f"SAM-2 baselines: logits > {sam2[0]:g} (single mask), > {sam2[1]:g} (best of 3)")
+    return "; ".join(parts)
+
+
 def to_markdown(report: EvalReport, verdict_markdown: str | None = None) -> str:
     """A Markdown summary: provenance, one interactive and one AR table per dataset, verdict."""
     lines = [f"# Evaluation {report.run_id}", "",
@@ -212,7 +231,10 @@ def to_markdown(report: EvalReport, verdict_markdown: str | None = None) -> str:
              f"(sha256 `{report.checkpoint_sha256[:12] or '–'}`)",
              f"- code: `{report.code_version}`  created: {report.created_at}",
              f"- protocol: max {report.protocol.get('max_clicks')} clicks, mask feedback "
-             f"{report.protocol.get('mask_feedback')}, g sweep {report.protocol.get('granularities')}", ""]
+             f"{report.protocol.get('mask_feedback')}, g sweep {report.protocol.get('granularities')}, "
+             f"hash `{report.protocol.get('protocol_hash')}`"]
+    summary = settings_summary(report.protocol)
+    lines += [f"- {summary}", ""] if summary else [""]
     if verdict_markdown:
         lines += [verdict_markdown, ""]
     for d in report.datasets:

@@ -14,7 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from unsamv2.eval.policies import (
     parse_policy,
 )
 from unsamv2.eval.report import EvalReport, GalleryItem
-from unsamv2.eval.whole_image import DEFAULT_MAX_DETS, pool_detections
+from unsamv2.eval.whole_image import DEFAULT_MAX_DETS, WholeImageSettings, pool_detections
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,10 @@ class EvalConfig:
 
     ``target_iou`` None means the dataset kind's (0.90 objects, 0.85 parts); thresholds above a
     dataset's target are skipped for it. ``granularities`` is both the oracle's sweep and the
-    whole-image pool.
+    whole-image pool. ``whole_image_settings``: the generator's grid, m2m pass, thresholds, NMS
+    (default: the official protocol, 64x64 with m2m); ``sam2_thresholds``: the logit thresholds
+    of the SAM-2 baselines (single mask, best of 3). :meth:`as_run` replaces both with what the
+    generator and baseline passed to :func:`evaluate` report, so the report records what ran.
     """
 
     policies: tuple[str, ...] = ("oracle",)
@@ -54,6 +57,8 @@ class EvalConfig:
     max_dets: tuple[int, ...] = DEFAULT_MAX_DETS
     gallery_size: int = 4  # overlays per dataset
     gallery_granularities: tuple[float, ...] = (0.1, 0.4, 0.7, 1.0)
+    whole_image_settings: WholeImageSettings | None = field(default_factory=WholeImageSettings)
+    sam2_thresholds: tuple[float, float] | None = (-1.0, 0.0)
 
     def __post_init__(self) -> None:
         for p in self.policies:
@@ -71,8 +76,22 @@ class EvalConfig:
             out.append(OracleGranularity(tuple(self.granularities)) if isinstance(p, OracleGranularity) else p)
         return out
 
+    def as_run(self, generator: Any = None, baseline: Any = None) -> EvalConfig:
+        """The config as it runs with these objects: ``whole_image_settings`` from the
+        generator's ``settings()`` (kept when it reports none; None when no whole-image AR is
+        computed), ``sam2_thresholds`` from the baseline's ``single_threshold`` /
+        ``multimask_threshold`` (kept when it has none; None when no ``sam2-*`` policy runs)."""
+        whole = None
+        if generator is not None and self.whole_image:
+            whole = WholeImageSettings.of(generator) or self.whole_image_settings
+        sam2 = None
+        if any(p.needs == "multimask" for p in self.make_policies()):
+            reported = tuple(getattr(baseline, k, None) for k in ("single_threshold", "multimask_threshold"))
+            sam2 = self.sam2_thresholds if None in reported else tuple(float(v) for v in reported)
+        return replace(self, whole_image_settings=whole, sam2_thresholds=sam2)
+
     def protocol_hash(self) -> str:
-        """A short hash of the settings that define comparability."""
+        """A short hash of every setting that defines comparability (whole-image ones included)."""
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -134,8 +153,10 @@ class _Evaluation:
                 raise InputError(f"policy {p.name} needs {what}; pass it to evaluate() or drop the policy.")
 
     def _predictor_for(self, policy: Policy) -> Any:
-        if policy.needs == "granularity":
-            return self.predictor
+        return self.predictor if policy.needs == "granularity" else self.multimask_predictor()
+
+    def multimask_predictor(self) -> Any:
+        """What the ``sam2-*`` policies call: the baseline, else a predictor with ``predict_multimask``."""
         return self.baseline if self.baseline is not None else (
             self.predictor if hasattr(self.predictor, "predict_multimask") else None)
 
@@ -225,6 +246,7 @@ def evaluate(
     if not isinstance(datasets, Sequence):
         datasets = [datasets]
     runner = _Evaluation(config, predictor, baseline, generator)
+    config = config.as_run(generator, runner.multimask_predictor())
     created = datetime.now(timezone.utc)
     reports, rows, gallery = [], [], []
     total, done = sum(len(ds) for ds in datasets), [0]

@@ -14,6 +14,7 @@ import contextlib
 import copy
 import io
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,58 @@ from unsamv2.errors import InputError
 
 DEFAULT_MAX_DETS: tuple[int, ...] = (1, 10, 100, 1000)
 Detection = dict[str, Any]  # {"image_id": int, "segmentation": {"size", "counts"}, "score": float, ...}
+
+
+@dataclass(frozen=True)
+class WholeImageSettings:
+    """Every generator setting that changes whole-image AR; part of the evaluation config, the
+    report and the protocol hash. Defaults: the official evaluation (``coco_annotator.py``).
+
+    ``generator``: which implementation ("unsamv2", or "sam2-automatic" for SAM-2's own
+    generator); ``points_per_side``: grid size (points_per_side^2 clicks per g);
+    ``points_per_batch``: clicks per decoder call; ``use_m2m``: the mask-to-mask second pass;
+    ``pred_iou_thresh``: None for 0.65 below g 0.5, else 0.5; ``stability_score_thresh`` /
+    ``stability_score_offset`` / ``mask_threshold``: logits, stability as in SAM-2;
+    ``box_nms_thresh``: per-g box NMS IoU; ``min_mask_region_area``: SAM-2's small-region
+    removal (0 = off); ``crop_n_layers``: SAM-2's crop layers (0, the only value of
+    ``unsamv2``'s generator and the official setting); ``multimask_iou``: the first pass's IoU from SAM-2's three slots (for
+    ``sam2-automatic``: its ``multimask_output``).
+    """
+
+    generator: str = "unsamv2"
+    points_per_side: int = 64
+    points_per_batch: int = 128
+    use_m2m: bool = True
+    pred_iou_thresh: float | None = None
+    stability_score_thresh: float = 0.7
+    stability_score_offset: float = 0.7
+    box_nms_thresh: float = 0.7
+    mask_threshold: float = -1.0
+    min_mask_region_area: int = 0
+    crop_n_layers: int = 0
+    multimask_iou: bool = False
+
+    def __post_init__(self) -> None:
+        if self.points_per_side < 1 or self.points_per_batch < 1:
+            raise InputError(f"points_per_side and points_per_batch must be positive, got "
+                             f"{self.points_per_side} and {self.points_per_batch}.")
+        if not 0.0 <= self.box_nms_thresh <= 1.0:
+            raise InputError(f"box_nms_thresh must be in [0, 1], got {self.box_nms_thresh}.")
+
+    @classmethod
+    def of(cls, generator: Any) -> WholeImageSettings | None:
+        """The settings a generator reports through ``settings()`` (None when it has none)."""
+        report = getattr(generator, "settings", None)
+        return cls(**report()) if callable(report) else None
+
+    def describe(self) -> str:
+        """One line for reports, e.g. "64x64 grid, m2m on, IoU > 0.65 (g < 0.5) / 0.5, ..."."""
+        iou = ("0.65 (g < 0.5) / 0.5" if self.pred_iou_thresh is None else f"{self.pred_iou_thresh:g}")
+        return (f"{self.generator} {self.points_per_side}x{self.points_per_side} grid, "
+                f"m2m {'on' if self.use_m2m else 'off'}, IoU > {iou}, stability >= "
+                f"{self.stability_score_thresh:g} (offset {self.stability_score_offset:g}, logits > "
+                f"{self.mask_threshold:g}), NMS {self.box_nms_thresh:g}, {self.points_per_batch} points "
+                f"per batch, min region {self.min_mask_region_area}")
 
 
 def _prepare_gt(gt: Mapping[str, Any]) -> dict[str, Any]:

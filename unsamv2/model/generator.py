@@ -1,14 +1,17 @@
 """Whole-image segmentation at a granularity (DESIGN.md 2.4).
 
-A grid of single positive clicks (64 x 64 in the reference), each decoded at g; masks filtered
-by predicted IoU (0.65 when g < 0.5, else 0.5, unless fixed), by stability (0.7 with offset
-0.7) and by box NMS (IoU 0.7) per g. The image is embedded ONCE for all g values. SAM-2's
-``sam2.utils.amg`` helpers are reused for the grid, stability score, boxes and small regions.
+A grid of single positive clicks (64 x 64 in the reference), each decoded at g; with the
+mask-to-mask pass (``use_m2m``, on in the official evaluation) every click is decoded a second
+time with its own first-pass low-resolution logits as the mask prompt, and the masks, predicted
+IoU and stability score come from that second pass. Masks are filtered by predicted IoU (0.65
+when g < 0.5, else 0.5, unless fixed), by stability (0.7 with offset 0.7) and by box NMS (IoU
+0.7) per g. The image is embedded ONCE for all g values. SAM-2's ``sam2.utils.amg`` helpers are
+reused for the grid, stability score, boxes and small regions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,20 +33,26 @@ def iou_threshold_for(granularity: float) -> float:
 class UnSAMv2MaskGenerator:
     """``generate(image, granularity)`` -> list of mask records (see :meth:`generate`).
 
-    points_per_side: grid size (points_per_side^2 clicks per g); points_per_batch: clicks per
-    decoder call (full-resolution logits of a batch are held in memory: keep it moderate for
-    large images); pred_iou_thresh: None for the g-dependent rule, or a fixed value;
-    min_mask_region_area: > 0 removes small islands and holes (SAM-2's post-processing, then a
-    second NMS); predictor: an existing ``UnSAMv2Predictor`` of ``model`` to share (its image
-    embedding and its ``mask_threshold`` / ``multimask_iou`` are used), e.g. the one an evaluation
-    already embedded the image with.
+    The defaults are the official whole-image evaluation's (``coco_annotator.py`` of the
+    release): points_per_side: grid size (points_per_side^2 clicks per g, 64);
+    points_per_batch: clicks per decoder call (128; full-resolution logits of a batch are held in
+    memory: lower it for large images on small machines); use_m2m: the mask-to-mask second pass
+    (on; off halves the decoder work and gives slightly different masks and scores);
+    pred_iou_thresh: None for the g-dependent rule, or a fixed value; min_mask_region_area: > 0
+    removes small islands and holes (SAM-2's post-processing, then a second NMS); multimask_iou:
+    read the first pass's IoU as the max over SAM-2's three slots (the second pass always reads
+    the single-mask slot, as the reference decodes it with ``multimask_output=False``);
+    predictor: an existing ``UnSAMv2Predictor`` of ``model`` to share (its image embedding and
+    its ``mask_threshold`` / ``multimask_iou`` are used), e.g. the one an evaluation already
+    embedded the image with. :meth:`settings` reports every option that changes the masks.
     """
 
-    def __init__(self, model: UnSAMv2Model, points_per_side: int = 64, points_per_batch: int = 64,
+    def __init__(self, model: UnSAMv2Model, points_per_side: int = 64, points_per_batch: int = 128,
                  pred_iou_thresh: float | None = None, stability_score_thresh: float = 0.7,
                  stability_score_offset: float = 0.7, box_nms_thresh: float = 0.7,
                  mask_threshold: float = -1.0, min_mask_region_area: int = 0,
-                 multimask_iou: bool = False, predictor: UnSAMv2Predictor | None = None) -> None:
+                 multimask_iou: bool = False, use_m2m: bool = True,
+                 predictor: UnSAMv2Predictor | None = None) -> None:
         from sam2.utils.amg import build_point_grid
 
         if points_per_side < 1 or points_per_batch < 1:
@@ -54,14 +63,37 @@ class UnSAMv2MaskGenerator:
             mask_threshold = predictor.mask_threshold
         self.predictor = predictor or UnSAMv2Predictor(model, mask_threshold=mask_threshold,
                                                        multimask_iou=multimask_iou)
+        self.points_per_side = points_per_side
         self.point_grid = build_point_grid(points_per_side)  # (P, 2) normalised (x, y)
         self.points_per_batch = points_per_batch
+        self.use_m2m = bool(use_m2m)
         self.pred_iou_thresh = pred_iou_thresh
         self.stability_score_thresh = stability_score_thresh
         self.stability_score_offset = stability_score_offset
         self.box_nms_thresh = box_nms_thresh
         self.mask_threshold = mask_threshold
         self.min_mask_region_area = min_mask_region_area
+
+    @classmethod
+    def from_settings(cls, model: UnSAMv2Model, settings: Mapping[str, Any],
+                      predictor: UnSAMv2Predictor | None = None) -> UnSAMv2MaskGenerator:
+        """A generator from :meth:`settings`-style keys (e.g. ``asdict`` of the evaluation's
+        ``WholeImageSettings``); a ``generator`` key naming the implementation is ignored."""
+        options = {k: v for k, v in settings.items() if k not in ("generator", "crop_n_layers")}
+        if settings.get("crop_n_layers", 0):
+            raise InputError("UnSAMv2MaskGenerator has no crop layers; use crop_n_layers=0 (the official setting).")
+        return cls(model, predictor=predictor, **options)
+
+    def settings(self) -> dict[str, Any]:
+        """Every option that changes the masks or their scores (recorded in evaluation reports
+        and their protocol hash): grid, batch, m2m, thresholds, NMS, small-region removal."""
+        return {"points_per_side": self.points_per_side, "points_per_batch": self.points_per_batch,
+                "use_m2m": self.use_m2m, "pred_iou_thresh": self.pred_iou_thresh,
+                "stability_score_thresh": self.stability_score_thresh,
+                "stability_score_offset": self.stability_score_offset,
+                "box_nms_thresh": self.box_nms_thresh, "mask_threshold": self.mask_threshold,
+                "min_mask_region_area": self.min_mask_region_area,
+                "multimask_iou": self.predictor.multimask_iou}
 
     def generate(self, image: np.ndarray, granularity: float | Sequence[float] = 0.5,
                  ) -> list[dict[str, Any]]:
@@ -97,14 +129,27 @@ class UnSAMv2MaskGenerator:
             data = self._remove_small_regions(data, height, width)
         return _records(data, granularity, height, width)
 
+    def _decode(self, points: np.ndarray, granularity: float) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted IoU (B,) and low-res logits (B, s, s) of single positive clicks at g.
+
+        points: (B, 2) float, (x, y) image pixels. With ``use_m2m``, the second pass's: each
+        click decoded again with its own first-pass low-res logits (clamped to [-32, 32]) as the
+        mask prompt, its IoU read from the single-mask slot (SAM-2's ``refine_with_m2m``).
+        """
+        count = len(points)
+        coords, labels = points[:, None, :], np.ones((count, 1), dtype=np.int32)
+        g = np.full(count, granularity, dtype=np.float32)
+        _, iou, low_res = self.predictor.predict_batch(coords, labels, g, return_masks=False)
+        if self.use_m2m:
+            _, iou, low_res = self.predictor.predict_batch(coords, labels, g, mask_input=low_res,
+                                                           return_masks=False, multimask_iou=False)
+        return iou, low_res
+
     def _process_batch(self, points: np.ndarray, granularity: float) -> dict[str, Any]:
         """Decode a batch of single clicks at g, filter, binarise and encode (full resolution)."""
         from sam2.utils.amg import batched_mask_to_box, calculate_stability_score
 
-        count = len(points)
-        _, iou, low_res = self.predictor.predict_batch(
-            points[:, None, :], np.ones((count, 1), dtype=np.int32),
-            np.full(count, granularity, dtype=np.float32), return_masks=False)
+        iou, low_res = self._decode(points, granularity)
         thresh = iou_threshold_for(granularity) if self.pred_iou_thresh is None else self.pred_iou_thresh
         keep = iou > thresh
         logits = upscale_logits(torch.from_numpy(low_res[keep])[:, None], self.predictor.image_size_hw)[:, 0]

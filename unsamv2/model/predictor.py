@@ -137,6 +137,7 @@ class UnSAMv2Predictor:
     @torch.inference_mode()
     def predict_batch(self, point_coords: ArrayLike, point_labels: ArrayLike, granularity: ArrayLike,
                       mask_input: ArrayLike | None = None, return_masks: bool = True,
+                      multimask_iou: bool | None = None,
                       ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
         """B independent prompt sets on the current image in one decoder call.
 
@@ -144,7 +145,8 @@ class UnSAMv2Predictor:
         for padding when click counts differ — SAM's "not a point" token, which still takes part
         in attention, so a padded row is close to but not bit-equal to the unpadded prompt);
         granularity (B,) in [0, 1]; mask_input
-        (B, S/4, S/4) or (B, 1, S/4, S/4) logits or None. Returns masks (B, H, W) bool (None
+        (B, S/4, S/4) or (B, 1, S/4, S/4) logits or None; multimask_iou: this call's IoU
+        reading (None: the predictor's ``multimask_iou``). Returns masks (B, H, W) bool (None
         if ``return_masks`` is False), IoU (B,), low-res logits (B, S/4, S/4).
         """
         height, width = self.image_size_hw
@@ -156,9 +158,10 @@ class UnSAMv2Predictor:
         coords_t = torch.tensor(coords, device=dev) / size * self.model.image_size
         labels_t = torch.tensor(labels.astype(np.int32), device=dev)
         mask_t = None if masks_in is None else torch.tensor(masks_in, device=dev)
+        multimask = self.multimask_iou if multimask_iou is None else bool(multimask_iou)
         out = self.model.decode(self.features, coords_t, labels_t,
                                 torch.tensor(g, dtype=torch.float32, device=dev),
-                                mask_t, multimask_iou=self.multimask_iou)
+                                mask_t, multimask_iou=multimask)
         low_res = out.low_res_logits
         masks = None
         if return_masks:
