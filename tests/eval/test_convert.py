@@ -138,7 +138,7 @@ def test_ade20k_instances_and_sa1b(tmp_path):
         m[k:k + 3, :] = True
         anns.append({"id": k, "segmentation": to_coco_segmentation(encode_rle(m), H, W)})
     (src / "sa_1.json").write_text(json.dumps({"image": {"image_id": 1, "file_name": "sa_1.jpg"}, "annotations": anns}))
-    builder = convert_sa1b(src, tmp_path / "out", max_masks=3)
+    builder = convert_sa1b(src, tmp_path / "out", max_masks=3, non_overlapping=False)
     assert len(builder.annotations) == 3
     assert len(list(CocoDataset(str(tmp_path / "out" / "annotations.json")))[0].ids) == 3
     with pytest.raises(InputError):
