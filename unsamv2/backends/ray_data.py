@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 FORWARDED_ENV_PREFIXES = ("UNSAMV2_",)
 FORWARDED_ENV = ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION")
+SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray's loopback-only, single-node mode
 NEVER_FORWARDED_PREFIXES = ("UNSAMV2_FAULT_",)  # test switches of old; nothing reads them, none reach workers
 ENTRY_READERS = 2  # concurrent tasks reading manifest entries (tiny row groups; keeps the actors fed)
 
@@ -145,8 +146,10 @@ def _single_machine_node() -> Iterator[None]:
     """Ray's single-machine mode while a local node starts: the node takes 127.0.0.1 as its address,
     so Ray binds its metrics export port and agents to loopback instead of all interfaces.
 
-    This is what ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` selects (the default on macOS and Windows);
-    Ray reads that variable once at import, so its parsed value is set here for the start only.
+    This is what ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` selects (the default on macOS and Windows).
+    The processes Ray starts now (GCS, raylet, dashboard and its agents, hence every worker and job
+    driver) inherit the variable; this process read it at import, so its parsed value is set too.
+    Both are restored afterwards: a later connection to a remote cluster is unaffected.
     """
     try:
         from ray._private import ray_constants
@@ -155,12 +158,16 @@ def _single_machine_node() -> Iterator[None]:
     if not hasattr(ray_constants, "ENABLE_RAY_CLUSTER"):  # another Ray: start as is; init_ray warns
         yield
         return
-    saved = ray_constants.ENABLE_RAY_CLUSTER
-    ray_constants.ENABLE_RAY_CLUSTER = False
+    saved, saved_env = ray_constants.ENABLE_RAY_CLUSTER, os.environ.get(SINGLE_MACHINE_ENV)
+    ray_constants.ENABLE_RAY_CLUSTER, os.environ[SINGLE_MACHINE_ENV] = False, "0"
     try:
         yield
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = saved
+        if saved_env is None:
+            os.environ.pop(SINGLE_MACHINE_ENV, None)
+        else:
+            os.environ[SINGLE_MACHINE_ENV] = saved_env
 
 
 class _Metrics:
