@@ -33,13 +33,16 @@ def test_a_local_ray_listens_on_loopback_only_and_keeps_its_session_private(monk
     ray.shutdown()
     for name in ("RAY_ADDRESS", "RAY_TMPDIR"):
         monkeypatch.delenv(name, raising=False)
+    before = os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")
     init_ray(None, include_dashboard=True, num_cpus=1)
     try:
+        assert os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER") == before  # this process: as it was
+        worker_env = ray.get(ray.remote(lambda: os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")).remote())
+        assert worker_env == "0"  # Ray's processes (workers, job drivers) join as the same loopback node
         node = ray._private.worker._global_node
         temp = Path(node.get_temp_dir_path())
         assert temp == Path(os.environ.get("TMPDIR") or "/tmp") / f"unsamv2-{os.getuid()}" / "ray"
         assert stat.S_IMODE(temp.parent.stat().st_mode) == 0o700  # Ray makes its own folders 0777
-        assert ray.get(ray.remote(lambda: os.getpid()).remote()) != os.getpid()  # workers run
         port = node.metrics_export_port
         deadline, listening = time.monotonic() + 60, set()
         while ("127.0.0.1", port) not in listening and time.monotonic() < deadline:
