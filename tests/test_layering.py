@@ -1,4 +1,4 @@
-"""The import direction of DESIGN.md section 1: flows -> tasks -> unsamv2; ray only in unsamv2/backends."""
+"""The import direction of docs/architecture.md#layers: flows -> tasks -> unsamv2; ray only in unsamv2/backends."""
 
 from __future__ import annotations
 

@@ -181,7 +181,7 @@ def test_divide_parts_inside_an_instance_become_parts_with_granularity():
     prt = next(m for m in disc_group if m.is_part)
     assert inst.granularity == 1.0 and prt.granularity == pytest.approx(0.1)
     assert np.array_equal(prt.mask, part)
-    # two near-duplicate candidates contain each other, so neither is an instance (DESIGN 2.1.2)
+    # two near-duplicate candidates contain each other, so neither is an instance (docs/architecture.md#mining-relation)
     duplicate = disc.copy()
     duplicate[disc.nonzero()[0][0], :] = False
     assert _FixedDivide(np.stack([disc, duplicate])).mine(img) == []

@@ -56,7 +56,7 @@ PRETRAIN_DEFAULTS: dict[str, Any] = {
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="fine-tune the granularity adapter on a mask table",
                        description="Train on the (mask, g) pairs of a mask table with 1 + 3 simulated clicks "
-                                   "per mask (DESIGN.md 2.3). Checkpoints go to OUT/checkpoints; --resume "
+                                   "per mask (docs/architecture.md#training). Checkpoints go to OUT/checkpoints; --resume "
                                    "continues a run exactly. --backend ray runs DDP on Ray Train workers.")
     _add_arguments(p)
     p.set_defaults(func=_train, defaults={})

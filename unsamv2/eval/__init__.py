@@ -1,4 +1,4 @@
-"""The paper's evaluation protocol (DESIGN.md 2.5), reports, history and regression checks.
+"""The paper's evaluation protocol (docs/architecture.md#evaluation), reports, history and regression checks.
 
 Modules:
 

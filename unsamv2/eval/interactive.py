@@ -1,4 +1,4 @@
-"""Click simulation for interactive segmentation (the RITM / GraCo protocol, DESIGN.md 2.5).
+"""Click simulation for interactive segmentation (the RITM / GraCo protocol, docs/architecture.md#evaluation).
 
 The simulated user looks at the current prediction, finds the false-negative region
 ``FN = gt & ~pred`` and the false-positive region ``FP = pred & ~gt`` (pixels marked *ignore*

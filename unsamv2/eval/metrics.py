@@ -1,4 +1,4 @@
-"""Interactive-segmentation metrics over per-object IoU curves (DESIGN.md 2.5).
+"""Interactive-segmentation metrics over per-object IoU curves (docs/architecture.md#evaluation).
 
 An *IoU curve* is the list of IoUs after click 1, 2, ... for one object, as returned by
 :func:`unsamv2.eval.interactive.simulate_clicks`. The loop stops at the first click whose IoU

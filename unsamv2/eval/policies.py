@@ -1,4 +1,4 @@
-"""Granularity policies: how a click loop picks its masks (DESIGN.md 2.5).
+"""Granularity policies: how a click loop picks its masks (docs/architecture.md#evaluation).
 
 - :class:`OracleGranularity` — the paper's protocol: for each object, a full click loop per g in
   0.1 … 1.0; the g with the fewest clicks to the target wins, ties by the IoU after click 1.

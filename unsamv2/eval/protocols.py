@@ -67,7 +67,7 @@ class MultimaskPredictor(Protocol):
 
 @runtime_checkable
 class MaskGenerator(Protocol):
-    """Whole-image segmentation at given granularities (DESIGN.md 2.4).
+    """Whole-image segmentation at given granularities (docs/architecture.md#inference).
 
     ``generate(image, granularity=[g1, g2, ...])`` embeds ``image`` (H, W, 3) uint8 once and
     returns one flat list of mask records for all requested g. Each record is a dict with at least

@@ -1,4 +1,4 @@
-"""Whole-image segmentation: class-agnostic average recall with pycocotools (DESIGN.md 2.5).
+"""Whole-image segmentation: class-agnostic average recall with pycocotools (docs/architecture.md#evaluation).
 
 AR@k is the recall of the ground-truth masks by the top-k detections (by score) of each image,
 averaged over the IoU thresholds .50:.05:.95, class-agnostic (``useCats = 0``), area range "all",

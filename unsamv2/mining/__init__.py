@@ -1,4 +1,4 @@
-"""Mining: granularity-aware divide and conquer (DESIGN.md 2.1).
+"""Mining: granularity-aware divide and conquer (docs/architecture.md#mining).
 
 Public API (imported lazily, so ``import unsamv2.mining`` stays cheap)::
 

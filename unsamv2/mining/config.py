@@ -1,4 +1,4 @@
-"""Miner configuration and output types (DESIGN.md 2.1, 4).
+"""Miner configuration and output types (docs/architecture.md#mining, #data-contracts).
 
 :class:`MinerConfig` is a frozen dataclass validated once at construction (one-sentence
 :class:`~unsamv2.errors.InputError` per bad value) and hashed stably by :meth:`MinerConfig.config_hash`
@@ -36,7 +36,7 @@ def _positive_int(name: str, value: object, minimum: int = 1) -> None:
 
 @dataclass(frozen=True)
 class MinerConfig:
-    """Every knob of the granularity-aware divide-and-conquer miner (defaults = DESIGN.md 2.1).
+    """Every knob of the granularity-aware divide-and-conquer miner (defaults = docs/architecture.md#mining).
 
     Backbone: ``backbone`` is "descriptor" (weight-free, default), "dinov2" or "dinov3";
     ``backbone_weights`` is a local path or ``s3://`` URI of the ViT checkpoint (required for

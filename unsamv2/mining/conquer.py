@@ -1,4 +1,4 @@
-"""Conquer: part discovery inside one instance (DESIGN.md 2.1.3).
+"""Conquer: part discovery inside one instance (docs/architecture.md#mining-conquer).
 
 Crop the instance box, extract patch features at ``conquer_long_side`` (sides rounded up to the
 patch size), merge 4-connected regions bottom-up (:func:`merge_regions`), upsample every level's

@@ -1,4 +1,4 @@
-"""The granularity score of a mask within its instance group (DESIGN.md 2.1.4).
+"""The granularity score of a mask within its instance group (docs/architecture.md#mining-granularity).
 
 Within one group (an instance's parts plus the instance itself) the smallest mask gets 0.1, the
 largest gets 1.0 and the others lie linearly in between in sqrt(area):

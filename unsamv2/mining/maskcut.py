@@ -1,4 +1,4 @@
-"""Divide: MaskCut instance discovery on a patch-feature grid (DESIGN.md 2.1.1, after CutLER).
+"""Divide: MaskCut instance discovery on a patch-feature grid (docs/architecture.md#mining-divide, after CutLER).
 
 One round, on the patches not yet taken:
 

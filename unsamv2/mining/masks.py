@@ -137,7 +137,7 @@ def contained(a: np.ndarray, b: np.ndarray, threshold: float = 0.8) -> bool:
 def instance_part_relation(
     masks: np.ndarray, min_instance_area: float = 0.05, containment: float = 0.8
 ) -> dict[int, list[int]]:
-    """Instances and their parts among candidate masks (N, H, W) (DESIGN.md 2.1.2).
+    """Instances and their parts among candidate masks (N, H, W) (docs/architecture.md#mining-relation).
 
     An instance has area > ``min_instance_area`` of the image and is contained in no other
     candidate; a part of instance I is any other candidate contained in I. Returns

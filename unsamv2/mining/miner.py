@@ -1,4 +1,4 @@
-"""The miner: granularity-aware divide and conquer on one image (DESIGN.md 2.1).
+"""The miner: granularity-aware divide and conquer on one image (docs/architecture.md#mining).
 
     miner = Miner(MinerConfig())          # loads the backbone once
     masks = miner.mine(image)             # image (H, W, 3) uint8 RGB -> list[MinedMask]

@@ -1,4 +1,4 @@
-"""unsamv2.model — SAM-2 plus the granularity module (DESIGN.md 2.2, 2.4).
+"""unsamv2.model — SAM-2 plus the granularity module (docs/architecture.md#model, #inference).
 
 Public API (imported lazily: ``import unsamv2.model`` does not import torch or sam2)::
 

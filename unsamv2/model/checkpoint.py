@@ -1,4 +1,4 @@
-"""Checkpoint key layouts and strict loading (DESIGN.md 2.2).
+"""Checkpoint key layouts and strict loading (docs/architecture.md#model).
 
 Our parameter names are SAM-2's, plus the adapter:
 

@@ -1,6 +1,6 @@
 """The granularity prompt: Fourier features of g, an MLP, and the extra sparse prompt token.
 
-UnSAMv2 (DESIGN.md 2.2) turns the scalar granularity g in [0, 1] into one 256-d prompt token:
+UnSAMv2 (docs/architecture.md#model) turns the scalar granularity g in [0, 1] into one 256-d prompt token:
 
     fourier(g) = [sin(f_0 g), cos(f_0 g), sin(f_1 g), cos(f_1 g), ...],  f_k = 100^(k/64), k = 0..63
     token(g)   = MLP(fourier(g)) + type_embedding          (MLP 128 -> 192 -> 192 -> 256, ReLU, dropout)

@@ -1,4 +1,4 @@
-"""LoRA on the mask decoder's two-way transformer (DESIGN.md 2.2).
+"""LoRA on the mask decoder's two-way transformer (docs/architecture.md#model).
 
 ``LoRALinear`` *is* an ``nn.Linear`` (same ``weight`` / ``bias`` keys as the SAM-2 layer it
 replaces, so plain SAM-2 checkpoints load unchanged) with a low-rank update:

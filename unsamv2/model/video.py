@@ -1,4 +1,4 @@
-"""Video at a granularity (DESIGN.md 2.4): click an object on one frame, propagate it.
+"""Video at a granularity (docs/architecture.md#inference): click an object on one frame, propagate it.
 
 SAM-2's memory pipeline runs unchanged (``add_new_points_or_box`` then ``propagate_in_video``);
 the granularity token is fed on the clicked frame and on every propagated frame, and the

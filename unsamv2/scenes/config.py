@@ -2,7 +2,7 @@
 
 A :class:`Scene` is an RGB image plus a forest of :class:`SceneNode` (objects, their parts, the
 parts' sub-parts, ...), each with the exact mask of its *visible* pixels and its ground-truth
-granularity (DESIGN.md 2.1.4, computed per object group).
+granularity (docs/architecture.md#mining-granularity, computed per object group).
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ class SceneNode:
     object_id: int  # node_id of the root object
     level: int  # 0 object, 1 part, 2 sub-part, 3 sub-sub-part
     mask: np.ndarray  # (H, W) bool
-    granularity: float  # DESIGN.md 2.1.4 within the object's group, in [0.1, 1.0]
+    granularity: float  # docs/architecture.md#mining-granularity within the object's group, in [0.1, 1.0]
 
     @property
     def area(self) -> int:

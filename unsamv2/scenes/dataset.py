@@ -8,7 +8,7 @@ Layout::
 Every annotation is one hierarchy node, with the standard COCO fields (compressed-RLE
 ``segmentation``, ``area``, ``bbox`` in (x, y, w, h), ``iscrowd`` 0, ``category_id`` 1) plus
 ``parent_id`` (annotation id of the parent, null for objects), ``object_id`` (annotation id of the
-root object), ``level`` (0 object, 1 part, ...) and ``granularity`` (DESIGN.md 2.1.4).
+root object), ``level`` (0 object, 1 part, ...) and ``granularity`` (docs/architecture.md#mining-granularity).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""unsamv2.train — fine-tune the granularity adapter on mined (mask, g) pairs (DESIGN.md 2.3).
+"""unsamv2.train — fine-tune the granularity adapter on mined (mask, g) pairs (docs/architecture.md#training).
 
 Public API (imported lazily: ``import unsamv2.train`` does not import torch)::
 

@@ -1,4 +1,4 @@
-"""Joint image + mask augmentation and the resize to the model's square input (DESIGN.md 2.3).
+"""Joint image + mask augmentation and the resize to the model's square input (docs/architecture.md#training).
 
 Geometry (the official training transforms, in their order): horizontal flip, then a rotation
 and an x-shear about the image centre, then the resize to the model's square S x S input

@@ -1,4 +1,4 @@
-"""Click simulation for training (DESIGN.md 2.3; SAM-2's ``uniform`` point sampler).
+"""Click simulation for training (docs/architecture.md#training; SAM-2's ``uniform`` point sampler).
 
 One click per object and call, drawn uniformly over the object's *error region* of the current
 prediction: false negatives (``gt & ~pred``) give a positive click (label 1), false positives

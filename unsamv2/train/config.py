@@ -1,4 +1,4 @@
-"""The frozen training configuration (DESIGN.md 2.3), validated once at construction.
+"""The frozen training configuration (docs/architecture.md#training), validated once at construction.
 
 Defaults are the paper's recipe (the official ``unsamv2_small_training.yaml``): up to 30 masks per
 image, 1 + 3 clicks, focal x20 + dice x1 + IoU-L1 x1 + object-score x1, AdamW with a cosine lr

@@ -1,4 +1,4 @@
-"""The interactive forward pass of training (DESIGN.md 2.3) as one ``nn.Module``.
+"""The interactive forward pass of training (docs/architecture.md#training) as one ``nn.Module``.
 
 :class:`ClickLoop` embeds the images once, then runs 1 + ``correction_clicks`` decoder steps per
 object at the object's g: the first click is positive and uniform inside the target, each next

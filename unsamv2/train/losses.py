@@ -1,4 +1,4 @@
-"""Training losses (DESIGN.md 2.3), the definitions of SAM-2's training code.
+"""Training losses (docs/architecture.md#training), the definitions of SAM-2's training code.
 
 Per object and prediction step, on mask logits at the model-input resolution (already gated by
 the object score, :func:`gate_by_object_score`, as SAM-2 does before its losses):

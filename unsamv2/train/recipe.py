@@ -1,4 +1,4 @@
-"""The training recipe (DESIGN.md 2.3): setup -> loop -> checkpoint -> cleanup, in one place.
+"""The training recipe (docs/architecture.md#training): setup -> loop -> checkpoint -> cleanup, in one place.
 
     from unsamv2.train import TrainConfig, train
     result = train(TrainConfig(table_uri="runs/demo/mask_table", output_uri="runs/train"), resume=True)

@@ -1,10 +1,10 @@
 """Light supervision (the paper's UnSAMv2+): human masks from a COCO-format dataset as a mask table.
 
-g for each human mask, by the same rule as mining (DESIGN.md 2.1.4, per part–whole group):
+g for each human mask, by the same rule as mining (docs/architecture.md#mining-granularity, per part–whole group):
 
 1. annotations that already carry ``granularity`` keep it (our procedural scenes' COCO does);
 2. otherwise, when annotations carry ``parent_id``, each root and its descendants form a group;
-3. otherwise the hierarchy is recovered as the miner does (DESIGN.md 2.1.2): a mask contained
+3. otherwise the hierarchy is recovered as the miner does (docs/architecture.md#mining-relation): a mask contained
    (|a & b| / |a| > 0.8) in no other is an instance, the masks contained in it are its parts
    (a mask inside several instances joins the smallest one);
 
