@@ -1,4 +1,8 @@
-"""Shared fixtures: environment hygiene and a real S3 endpoint (moto server) on 127.0.0.1."""
+"""Shared fixtures: environment hygiene and a real S3 endpoint (moto server) on 127.0.0.1.
+
+Tests that need ``../shared/fixtures`` (official outputs used as oracles) find it through
+:func:`support.shared_fixtures.shared_fixture`, which skips them with the reason when it is absent.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,9 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from support.net import free_port
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

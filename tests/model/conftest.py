@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from support.shared_fixtures import shared_fixture
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +48,10 @@ def fresh_tiny():
     from unsamv2.model import build_model
 
     return build_model("tiny")
+
+
+@pytest.fixture(scope="session")
+def oracle_dir():
+    """``../shared/fixtures/official-unsamv2-tiny``: the official code's outputs on a tiny checkpoint
+    (skips the test, saying why, when the folder is absent)."""
+    return shared_fixture("official-unsamv2-tiny")

@@ -1,40 +1,34 @@
 """The numerical oracle: outputs of the official UnSAMv2 code on a tiny checkpoint.
 
-The fixture folder (../shared/fixtures/official-unsamv2-tiny, next to the repository) holds a
-checkpoint in the official layout, an image, prompts and the official predictor's outputs.
+The fixture folder ``../shared/fixtures/official-unsamv2-tiny`` (next to the repository; the
+``oracle_dir`` fixture of tests/model/conftest.py skips these tests, saying why, when it is absent)
+holds a checkpoint in the official layout, an image, prompts and the official outputs.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-ORACLE = REPO_ROOT.parent / "shared" / "fixtures" / "official-unsamv2-tiny"
-
-pytestmark = [
-    pytest.mark.skipif(not ORACLE.is_dir(), reason=f"oracle fixture folder {ORACLE} is absent"),
-    pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning"),
-]
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
 TOL = 1e-4
 
 
 @pytest.fixture(scope="module")
-def oracle():
+def oracle(oracle_dir):
     from PIL import Image
 
     from unsamv2.model import UnSAMv2Predictor, build_model
 
-    model = build_model(str(ORACLE / "sam2_tiny.yaml"), checkpoint=str(ORACLE / "official_tiny.pt"))
+    model = build_model(str(oracle_dir / "sam2_tiny.yaml"), checkpoint=str(oracle_dir / "official_tiny.pt"))
     predictor = UnSAMv2Predictor(model, mask_threshold=-1.0)
-    image = np.asarray(Image.open(ORACLE / "image.png").convert("RGB"))
+    image = np.asarray(Image.open(oracle_dir / "image.png").convert("RGB"))
     predictor.set_image(image)
-    prompts = json.loads((ORACLE / "prompts.json").read_text())
-    return predictor, image, prompts, np.load(ORACLE / "expected.npz")
+    prompts = json.loads((oracle_dir / "prompts.json").read_text())
+    return predictor, image, prompts, np.load(oracle_dir / "expected.npz")
 
 
 def test_checkpoint_is_recognised_as_official(oracle):
@@ -114,10 +108,10 @@ def test_without_mask_the_reference_path_agrees_with_the_fixture(oracle, referen
     assert np.abs(iou[0] - expected["p0_g0.35_iou"][0]) < TOL
 
 
-def test_our_state_dict_maps_back_to_exactly_the_official_keys(oracle):
+def test_our_state_dict_maps_back_to_exactly_the_official_keys(oracle, oracle_dir):
     from unsamv2.model.checkpoint import to_official
 
-    official = torch.load(ORACLE / "official_tiny.pt", map_location="cpu", weights_only=True)["model"]
+    official = torch.load(oracle_dir / "official_tiny.pt", map_location="cpu", weights_only=True)["model"]
     ours = to_official(oracle[0].model.state_dict())
     assert set(ours) == set(official)
     for key, value in official.items():
