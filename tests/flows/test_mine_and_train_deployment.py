@@ -29,9 +29,20 @@ def _stack(state_dir: Path, *args: str, timeout: float) -> subprocess.CompletedP
                           capture_output=True, text=True, timeout=timeout, cwd=REPO)
 
 
-def _state(api: str, run_id: str) -> str:
-    with urllib.request.urlopen(f"{api}/flow_runs/{run_id}", timeout=10) as resp:
+def _state(api: str, run_id: str, auth: str) -> str:
+    """The flow run's state type, asked with the stack's Prefect basic-auth key."""
+    import base64
+
+    request = urllib.request.Request(f"{api}/flow_runs/{run_id}",
+                                     headers={"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()})
+    with urllib.request.urlopen(request, timeout=10) as resp:
         return json.loads(resp.read())["state"]["type"]
+
+
+def _sourced(env_sh: Path) -> dict[str, str]:
+    """What `source <state>/env.sh` gives another shell (the Prefect API key lives only there)."""
+    out = subprocess.run(["sh", "-c", f'. "{env_sh}" && env -0'], capture_output=True, check=True, env={}).stdout
+    return dict(item.split("=", 1) for item in out.decode().split("\0") if "=" in item)
 
 
 def _logs(state_dir: Path) -> str:
@@ -54,7 +65,7 @@ def test_mine_and_train_deployment_runs_on_the_local_stack(tmp_path):
         assert up.returncode == 0, f"{up.stdout}\n{up.stderr}\n{_logs(state_dir)}"
         stack = json.loads((state_dir / "stack.json").read_text())
         assert "mine-and-train/local" in stack["deployments"]
-        env = {**os.environ, **stack["env"]}
+        env = {**os.environ, **stack["env"], **_sourced(state_dir / "env.sh")}
         params = {**TINY, "input_uri": str(images), "output_uri": str(out), "ray_address": env["RAY_ADDRESS"]}
         args = [a for k, v in params.items() for a in ("-p", f"{k}={json.dumps(v) if not isinstance(v, str) else v}")]
         run = subprocess.run([str(BIN / "prefect"), "deployment", "run", "mine-and-train/local", *args],
@@ -64,7 +75,7 @@ def test_mine_and_train_deployment_runs_on_the_local_stack(tmp_path):
         deadline, state = time.monotonic() + 900, "SCHEDULED"
         while time.monotonic() < deadline and state not in {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}:
             time.sleep(2.0)
-            state = _state(env["PREFECT_API_URL"], run_id)
+            state = _state(env["PREFECT_API_URL"], run_id, env["PREFECT_API_AUTH_STRING"])
         assert state == "COMPLETED", f"flow run ended {state}\n{_logs(state_dir)}"
         checkpoint = out / "train" / "checkpoints" / "step-000002"
         assert (checkpoint / "_SUCCESS").exists() and (checkpoint / "adapter.safetensors").exists()
