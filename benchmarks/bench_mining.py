@@ -3,7 +3,7 @@
 Usage:
   .venv/bin/python benchmarks/bench_mining.py timing [--images 4]
   .venv/bin/python benchmarks/bench_mining.py quality [--n 100] [--seed 0] [--size 512] \
-      [--variant default] [--variant rounds6] [--variant zero]
+      [--variant default] [--variant rounds6] [--variant zero] [--variant cutler] [--variant refine] ...
   .venv/bin/python benchmarks/bench_mining.py pictures --out docs/images
 
 Quality (weight-free descriptor backbone): for every ground-truth node of the scenes (level 0 =
@@ -33,6 +33,7 @@ VARIANTS = {
     "cutler_remove": {"round_rule": "cutler"},
     "tau0.15": {"tau": 0.15},
     "refine": {"refine": True},
+    "rounds6_refine": {"rounds": 6, "refine": True},
 }
 
 
