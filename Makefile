@@ -34,11 +34,14 @@ install-dev: $(VENV)/.stamp-dev
 demo: install
 	$(PY) -m flows.demo
 
+# Two tiers (tests/test_markers.py keeps the markers honest): `make test` runs everything (CI);
+# `make test-fast` runs the unit tier, leaving out tests marked integration (Ray, Prefect, moto,
+# subprocesses, sockets) or slow.
 test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: install-dev
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not integration and not slow" $(PYTEST_ARGS)
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

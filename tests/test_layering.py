@@ -57,6 +57,7 @@ def test_checker_sees_nested_imports(tmp_path):
     assert imported_roots(sample) == {"ray", "prefect"}
 
 
+@pytest.mark.integration
 def test_importing_the_library_has_no_heavy_side_effects():
     import subprocess
     import sys

@@ -9,6 +9,8 @@ from support.tables import make_row
 
 from unsamv2.data import rows_to_table, write_table
 
+pytestmark = pytest.mark.integration  # every test runs the CLI in a subprocess
+
 
 def run_cli(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "unsamv2", *args], capture_output=True, text=True, cwd=cwd, timeout=300)

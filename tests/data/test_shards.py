@@ -46,6 +46,7 @@ def test_crash_between_temp_and_rename_leaves_nothing_visible(tmp_path, monkeypa
     assert read_mask_table(root).column("image_id").to_pylist() == [1]
 
 
+@pytest.mark.integration
 def test_a_process_killed_between_temp_and_rename_leaves_no_visible_shard(tmp_path):
     """A real SIGKILL (no cleanup runs): the temp file stays behind, hidden; no data file, no marker,
     and readers and a rerun see only complete shards."""

@@ -16,6 +16,7 @@ def table(tmp_path):
     return root
 
 
+@pytest.mark.slow
 def test_stats_counts_and_histograms(table, tmp_path):
     out = str(tmp_path / "stats")
     s = compute_stats(table, out, val_fraction=0.3, seed=1)

@@ -76,6 +76,7 @@ def test_paired_folders_round_trip_through_the_loader(tmp_path):
         convert_paired_folders(src / "data_GT", src / "boundary_GT", out, decode=threshold_mask)
 
 
+@pytest.mark.integration
 def test_grabcut_script_end_to_end(tmp_path):
     src = grabcut_layout(tmp_path / "GrabCut")
     out = tmp_path / "gc"

@@ -92,6 +92,7 @@ def test_sa1b_keeps_the_first_images_and_at_most_5_disjoint_nonempty_masks(tmp_p
     assert len(every.images) == 3 and len(every.annotations) == 3 * 7  # the empty mask never counts
 
 
+@pytest.mark.integration
 def test_sa1b_script_defaults_to_the_official_sample(tmp_path):
     src = sa1b_layout(tmp_path / "sa", n_images=2)
     done = run_script("sa1b", str(src), str(tmp_path / "out"))
@@ -103,6 +104,7 @@ def test_sa1b_script_defaults_to_the_official_sample(tmp_path):
 
 
 # ------------------------------------------------------------------------------- PartImageNet
+@pytest.mark.integration
 def test_partimagenet_one_object_per_label_background_included_zero_excluded(tmp_path):
     labels = np.full((H, W), 40, np.uint8)  # background
     labels[0:5, 0:5] = 0  # part id 0: not an object in the official loader
@@ -150,6 +152,7 @@ def pascal_part_layout(root: Path) -> Path:
     return root
 
 
+@pytest.mark.integration
 def test_pascal_part_keeps_a_seeded_tenth_of_the_val_parts(tmp_path):
     src = pascal_part_layout(tmp_path / "PascalPart")
     every = convert_pascal_part(src, tmp_path / "all", fraction=1.0)

@@ -131,6 +131,7 @@ def test_the_loader_refuses_names_that_escape_the_image_root(world):
 
 
 @pytest.mark.parametrize("script", ["sbd", "pascal_part"])
+@pytest.mark.integration
 def test_split_list_names_cannot_escape(world, script):
     """SBD / PASCAL-Part read image names from a split list: '../..' there is refused, exit status 2."""
     import subprocess

@@ -107,6 +107,7 @@ def click_cases(draw):
 
 @settings(max_examples=300, deadline=None)
 @given(click_cases())
+@pytest.mark.slow
 def test_cropped_transform_equals_the_literal_rule(case):
     gt, pred, ignore, not_clicked = case
     assert next_click(gt, pred, ignore=ignore, not_clicked=not_clicked) == reference_click(

@@ -15,6 +15,7 @@ def _config() -> dict:
     return yaml.safe_load(LAUNCHER.read_text())
 
 
+@pytest.mark.integration
 def test_ray_accepts_the_config():
     from ray.autoscaler._private.util import prepare_config, validate_config
 
@@ -23,6 +24,7 @@ def test_ray_accepts_the_config():
     assert prepared["provider"]["type"] == "aws"
 
 
+@pytest.mark.integration
 def test_ray_rejects_a_broken_copy():
     """The validation above can fail: an unknown top-level key is refused."""
     from ray.autoscaler._private.util import prepare_config, validate_config

@@ -158,6 +158,7 @@ def _driver(tmp_path, bin_dir, address: str | None, *command: str):
                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
 
 
+@pytest.mark.integration
 def test_driver_wrapper_joins_runs_and_leaves(tmp_path):
     bin_dir, calls = _fake_ray(tmp_path)
     done = _driver(tmp_path, bin_dir, "head-svc:6379", "sh", "-c", "echo ran > out.txt; exit 3")
@@ -169,6 +170,7 @@ def test_driver_wrapper_joins_runs_and_leaves(tmp_path):
 
 
 @pytest.mark.parametrize("address", [None, "auto", "ray://head:10001"])
+@pytest.mark.integration
 def test_driver_wrapper_needs_a_gcs_address(tmp_path, address):
     bin_dir, calls = _fake_ray(tmp_path)
     done = _driver(tmp_path, bin_dir, address, "true")
@@ -176,6 +178,7 @@ def test_driver_wrapper_needs_a_gcs_address(tmp_path, address):
     assert not calls.exists(), "nothing started"
 
 
+@pytest.mark.integration
 def test_driver_wrapper_reports_a_failed_join(tmp_path):
     bin_dir, calls = _fake_ray(tmp_path, start_status=1)
     done = _driver(tmp_path, bin_dir, "head-svc:6379", "sh", "-c", "touch ran")

@@ -123,6 +123,7 @@ def test_podmonitors_scrape_ports_the_ray_pods_expose():
 # ---------------------------------------------------------------- Prefect Kubernetes work pool
 
 
+@pytest.mark.integration
 def test_base_job_template_is_accepted_by_prefect():
     from prefect.server.schemas.actions import WorkPoolCreate
 
@@ -141,6 +142,7 @@ def _render(job_variables: dict[str, Any]) -> dict[str, Any]:
     return apply_values(template["job_configuration"], values)["job_manifest"]
 
 
+@pytest.mark.integration
 def test_cluster_deployment_renders_a_token_authenticated_driver_job():
     (cluster,) = _by_kind("raycluster.yaml")["RayCluster"]
     k8s = next(d for d in prefect_config()["deployments"] if d["work_pool"]["name"] == "unsamv2-k8s")

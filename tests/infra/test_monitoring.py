@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from opsdefs import INFRA, REPO
 
 DASHBOARD = INFRA / "monitoring" / "grafana" / "unsamv2_mining_dashboard.json"
@@ -52,6 +53,7 @@ def test_every_miner_series_exists_with_the_right_suffix():
     assert covered == set(_miner_metrics()), "every miner metric has a panel"
 
 
+@pytest.mark.integration
 def test_ray_system_series_are_ones_rays_own_dashboards_use():
     import ray
 

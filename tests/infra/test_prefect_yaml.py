@@ -45,6 +45,7 @@ def test_file_declares_only_existing_entrypoints_and_unique_names():
 
 
 @pytest.mark.parametrize("deployment", _deployments(), ids=_ids())
+@pytest.mark.integration
 def test_entrypoint_imports_and_parameters_validate(deployment):
     flow = _flow(deployment["entrypoint"])
     assert flow.name == stack_module().flow_name_of(deployment["entrypoint"])
@@ -62,6 +63,7 @@ def test_entrypoint_imports_and_parameters_validate(deployment):
         assert validated[name] == value
 
 
+@pytest.mark.integration
 def test_invalid_parameters_are_rejected_by_the_same_validation():
     from prefect.exceptions import ParameterTypeError
 
@@ -80,6 +82,7 @@ def _pool_variables(pool: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("deployment", _deployments(), ids=_ids())
+@pytest.mark.integration
 def test_job_variables_fit_the_work_pool_template(deployment):
     from prefect.utilities.schema_tools import validate
 
@@ -114,6 +117,7 @@ def test_pull_steps_match_where_the_code_lives(deployment):
         assert "prefect.variables." in clone["repository"], "the repository URL is a Prefect variable"
 
 
+@pytest.mark.integration
 def test_definitions_prepare_schedule_and_single_run_limit():
     from prefect.client.schemas.objects import ConcurrencyLimitStrategy, ConcurrencyOptions
     from prefect.client.schemas.schedules import CronSchedule

@@ -30,6 +30,7 @@ def test_ports_default_to_the_usual_ones_and_can_be_set_by_environment(tmp_path,
     assert len(set(ports.values())) == len(ports) and all(p > 0 for p in ports.values())
 
 
+@pytest.mark.integration
 def test_a_busy_port_is_refused_with_the_way_out(tmp_path):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -66,6 +67,7 @@ def test_stack_environment_keeps_token_auth_on_and_telemetry_off(tmp_path):
     assert env["PREFECT_HOME"].startswith(str(tmp_path))
 
 
+@pytest.mark.integration
 def test_env_file_lines_survive_a_shell(tmp_path):
     env = {"PREFECT_HOME": str(tmp_path / "a b"), "RAY_ADDRESS": "127.0.0.1:1"}
     script = stack.export_lines(env) + 'printf "%s|%s" "$PREFECT_HOME" "$RAY_ADDRESS"'
@@ -87,6 +89,7 @@ def _session_pids(sid: int) -> list[int]:
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="session bookkeeping uses /proc")
+@pytest.mark.integration
 def test_terminate_stops_the_service_and_what_it_spawned_only(tmp_path):
     bystander = subprocess.Popen(["sleep", "60"])
     record = procs.spawn("svc", ["sh", "-c", "sleep 60 & sleep 60 & wait"], dict(os.environ),

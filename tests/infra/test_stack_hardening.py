@@ -50,6 +50,7 @@ def test_state_and_env_files_are_0600_and_the_state_holds_no_key(tmp_path):
     assert auth.split(":")[1] not in (tmp_path / "stack.json").read_text()
 
 
+@pytest.mark.integration
 def test_env_command_exports_the_key_without_printing_it(tmp_path, capsys):
     auth = stack.ensure_prefect_auth(tmp_path)
     env = stack.stack_env(tmp_path, _ports(), stack.ensure_token(tmp_path))

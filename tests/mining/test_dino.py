@@ -47,6 +47,7 @@ def test_saved_tiny_vit_loads_strictly_and_gives_the_same_features(tmp_path, fam
     np.testing.assert_array_equal(feats, want)
 
 
+@pytest.mark.integration
 def test_loads_from_s3_and_wrapped_checkpoints(tmp_path, s3_bucket):
     from safetensors.torch import save_file
 

@@ -75,6 +75,7 @@ def test_set_trainable_modes(fresh_tiny):
         set_trainable(model, "lora")
 
 
+@pytest.mark.slow
 def test_adapter_file_round_trip_with_metadata(fresh_tiny, randomize_adapter, photo, tmp_path):
     model = fresh_tiny
     randomize_adapter(model, seed=7)
@@ -125,6 +126,7 @@ def test_adapter_missing_tensors_are_named(fresh_tiny, tmp_path):
         load_adapter(fresh_tiny, str(path))
 
 
+@pytest.mark.slow
 def test_gradients_reach_only_the_adapter(fresh_tiny, photo):
     """The training contract: encode_image + decode, differentiable, SAM-2 frozen."""
     from unsamv2.model.predictor import preprocess_image

@@ -56,6 +56,7 @@ def test_official_layout_checkpoint_loads_strictly_and_reproduces_outputs(traine
     assert_same(outputs(loaded, photo), expected)
 
 
+@pytest.mark.slow
 def test_sam2_only_checkpoint_plus_adapter_file_loads(trained, photo, tmp_path):
     model, expected = trained
     sam2_only = {k: v for k, v in model.state_dict().items() if not is_adapter_key(k)}
@@ -70,6 +71,7 @@ def test_sam2_only_checkpoint_plus_adapter_file_loads(trained, photo, tmp_path):
     assert np.abs(outputs(plain, photo)[2] - expected[2]).max() > 1e-3
 
 
+@pytest.mark.slow
 def test_sam2_only_checkpoint_matches_sam2s_own_model(tmp_path):
     """Our model's SAM-2 keys are exactly SAM-2's: a checkpoint of sam2's plain model loads."""
     from unsamv2.model import build_sam2
@@ -120,6 +122,7 @@ def test_a_file_that_is_not_a_checkpoint_is_a_clear_error(tmp_path):
         build_model("tiny", checkpoint=str(tmp_path / "absent.pt"))
 
 
+@pytest.mark.integration
 def test_checkpoint_and_adapter_load_from_s3(trained, photo, s3_bucket, tmp_path):
     from unsamv2.data import storage
 

@@ -153,6 +153,7 @@ def test_decoder_mask_and_object_pointer_come_from_the_granularity_token(fresh_t
         assert not torch.allclose(model.decode(*args).low_res_logits, before.low_res_logits)
 
 
+@pytest.mark.integration
 def test_importing_the_model_package_does_not_import_sam2():
     """sam2 sets up Hydra when imported: only building or using a model may import it."""
     import subprocess

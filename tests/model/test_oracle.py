@@ -86,6 +86,7 @@ def reference(oracle):
 
 
 @pytest.mark.parametrize("index", [0, 1])
+@pytest.mark.slow
 def test_mask_prompt_fed_back_matches_the_reference_path(oracle, reference, index):
     predictor, image, prompts, expected = oracle
     prompt, gs = prompts["prompts"][index], prompts["granularities"]

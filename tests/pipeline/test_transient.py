@@ -64,6 +64,7 @@ def test_transient_reads_are_retried_then_reported_unavailable(monkeypatch):
     assert read_image_bytes("s3://b/x.png")[1] == "missing"  # permanent: not retried, an error row
 
 
+@pytest.mark.slow
 def test_local_outage_leaves_shards_incomplete_and_rerun_completes(tmp_path, monkeypatch, capsys):
     inputs = tmp_path / "in"
     inputs.mkdir()

@@ -48,6 +48,7 @@ def check_hierarchy(scene: Scene) -> None:
     assert objects.max() <= 1, "visible object masks never overlap"
 
 
+@pytest.mark.slow
 def test_hierarchy_invariants_over_twenty_scenes(scenes):
     for scene in scenes:
         assert scene.image.shape == (SIZE, SIZE, 3) and scene.image.dtype == np.uint8

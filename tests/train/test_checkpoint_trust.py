@@ -30,6 +30,7 @@ def same(a, b):
     return set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_latest_pointer_is_relative_and_resume_from_another_directory_loads_this_run(
         scene_table, tmp_path, monkeypatch, caplog):
     """Two runs with the same relative output name in two directories: resuming one of them by
@@ -62,6 +63,7 @@ def test_latest_pointer_is_relative_and_resume_from_another_directory_loads_this
     assert pointer == {"step": 4, "path": "step-000004"}  # relative to the checkpoints folder
 
 
+@pytest.mark.slow
 def test_latest_pointer_outside_the_run_is_ignored(scene_table, tmp_path, caplog):
     """Old pointers with an absolute path inside the run still work; one pointing elsewhere is
     ignored; the newest checkpoint is chosen by step number, never by file time."""
@@ -81,6 +83,7 @@ def test_latest_pointer_outside_the_run_is_ignored(scene_table, tmp_path, caplog
 
 
 @pytest.mark.parametrize("victim", ["state.pt", "adapter.safetensors"])
+@pytest.mark.slow
 def test_resume_falls_back_past_a_corrupt_latest_checkpoint(scene_table, tmp_path, caplog, victim):
     straight = train(small(scene_table, tmp_path / "straight"))
     config = small(scene_table, tmp_path / "run")
@@ -156,6 +159,7 @@ def test_a_huge_learning_rate_stops_training_with_finite_checkpoints_only(scene_
             assert all(torch.isfinite(t).all() for t in adapter(tmp_path / "checkpoints" / name).values()), name
 
 
+@pytest.mark.slow
 def test_nan_patience_skips_the_update_and_then_stops(scene_table, tmp_path, monkeypatch):
     _nan_at(monkeypatch, {2})
     config = small(scene_table, tmp_path / "tolerant", nan_patience=1, keep_checkpoints=0)

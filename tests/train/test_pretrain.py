@@ -1,6 +1,7 @@
 """Base pretraining (``unsamv2 pretrain``, objective ``sam2``): SAM-2's supervised recipe on a
 plain SAM-2, whose checkpoint loads strictly wherever a SAM-2.1 checkpoint does."""
 
+import pytest
 import torch
 
 from unsamv2.cli import main
@@ -31,6 +32,7 @@ def test_sam2_loop_first_click_is_multimask_and_gated():
             assert bool((step.logits == -1024).all()) == gated
 
 
+@pytest.mark.slow
 def test_pretrain_runs_and_its_checkpoint_loads_everywhere(scene_table, tmp_path, capsys):
     out = str(tmp_path / "pretrain")
     config = TrainConfig(table_uri=scene_table["table"], output_uri=out, objective="sam2", trainable="full",

@@ -21,6 +21,7 @@ def weights(model):
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+@pytest.mark.slow
 def test_adapter_mode_changes_only_adapter_parameters(scene_table, tmp_path, monkeypatch):
     """The model the recipe trained, in memory after a real step: every frozen tensor bit-identical,
     the adapter moved, and the checkpoint holds what the model holds."""
@@ -48,6 +49,7 @@ def test_adapter_mode_changes_only_adapter_parameters(scene_table, tmp_path, mon
     assert not os.path.exists(os.path.join(result.checkpoint_uri, "model.safetensors"))
 
 
+@pytest.mark.slow
 def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(scene_table, tmp_path):
     straight = train(small(scene_table, tmp_path / "straight"))
 
@@ -77,6 +79,7 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(scene_table, tm
     assert again.checkpoint_uri == resumed.checkpoint_uri and again.losses == resumed.losses
 
 
+@pytest.mark.slow
 def test_full_mode_trains_every_weight_and_writes_them(scene_table, tmp_path):
     from unsamv2.model import build_model
 
@@ -90,6 +93,7 @@ def test_full_mode_trains_every_weight_and_writes_them(scene_table, tmp_path):
     assert os.path.exists(os.path.join(str(tmp_path), "loss.png"))
 
 
+@pytest.mark.slow
 def test_checkpoints_are_periodic_complete_and_pruned(scene_table, tmp_path):
     result = train(small(scene_table, tmp_path, max_steps=5, checkpoint_every=1, keep_checkpoints=2))
     names = sorted(os.listdir(tmp_path / "checkpoints"))
@@ -154,6 +158,7 @@ def test_checkpoint_refuses_a_model_config_changed_after_training(scene_table, t
         load_trained_model(result.checkpoint_uri)
 
 
+@pytest.mark.slow
 def test_the_default_adapts_the_shipped_base_and_keeps_it_bit_identical(scene_table, tmp_path):
     """No model fields: the paper's setting on the shipped base — only the granularity module
     trains, every base weight is unchanged after a real step."""
