@@ -8,8 +8,6 @@ import time
 
 import pytest
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
 
 def _train_one_step(root):
     from support.train_data import write_scene_table
@@ -48,6 +46,8 @@ async def _artifact_keys():
         return {a.key for a in await client.read_artifacts()}
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_nightly_eval_reports_then_flags_a_worse_checkpoint(prefect_harness, tmp_path):
     """Evaluated as a Ray task (local Ray, no GPU), with the oracle, a fixed g, the SAM-2 baseline
     and whole-image AR; the second, broken checkpoint fails the run."""
