@@ -27,6 +27,7 @@ def nightly_eval(
     policies: list[str] | None = None,
     whole_image: bool = False,
     points_per_side: Annotated[int, Field(ge=1)] = 64,
+    m2m: bool = True,
     max_clicks: Annotated[int, Field(ge=1, le=100)] = 20,
     device: Literal["cpu", "cuda"] = "cpu",
     ray_address: str | None = None,
@@ -47,7 +48,7 @@ def nightly_eval(
     checkpoint = resolve_checkpoint(checkpoint_uri, registry_uri)
     options = dict(scenes=scenes, datasets=list(datasets or []), policies=list(policies or ["oracle", "g=1"]),
                    whole_image=whole_image,
-                   points_per_side=points_per_side, max_clicks=max_clicks, history_uri=report_store,
+                   points_per_side=points_per_side, m2m=m2m, max_clicks=max_clicks, history_uri=report_store,
                    device=device, baseline_checkpoint=baseline_checkpoint)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out = f"{report_store.rstrip('/')}/runs/{stamp}-{str(flow_run.id or 'local')[:8]}"

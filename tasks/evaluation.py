@@ -32,7 +32,7 @@ def evaluate_checkpoint(checkpoint_uri: str, out_uri: str, options: dict[str, An
     cluster address, or "local" for a Ray started here); returns URIs and metrics.
 
     options: keyword arguments of :func:`unsamv2.train.evaluate.evaluate_checkpoint` (scenes,
-    datasets, policies, whole_image, points_per_side, max_clicks, max_objects, probe, history_uri,
+    datasets, policies, whole_image, points_per_side, m2m, max_clicks, max_objects, probe, history_uri,
     device, baseline_checkpoint).
     """
     from unsamv2.train.evaluate import evaluate_checkpoint as run

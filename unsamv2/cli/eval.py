@@ -25,6 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also whole-image AR (masks at all 10 g, the official protocol: m2m pass, 64x64 grid)")
     p.add_argument("--points-per-side", type=int, default=64,
                    help="whole-image grid (official: 64; slow on CPU, 16 for a quick look; in the protocol hash)")
+    p.add_argument("--no-m2m", dest="m2m", action="store_false",
+                   help="whole-image: skip the mask-to-mask second pass (not the official protocol; in the hash)")
     p.add_argument("--max-clicks", type=int, default=20)
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu; cuda when --gpus > 0)")
     p.add_argument("--ray-address", default=None,
@@ -44,7 +46,8 @@ def _eval(args: argparse.Namespace) -> int:
     checkpoint = resolve_checkpoint(args.checkpoint, args.registry)
     scenes = None if (args.scenes or "").lower() == "none" else args.scenes
     options = dict(scenes=scenes, datasets=args.dataset, policies=args.policy or ["oracle", "g=1"],
-                   whole_image=args.whole_image, points_per_side=args.points_per_side, max_clicks=args.max_clicks,
+                   whole_image=args.whole_image, points_per_side=args.points_per_side, m2m=args.m2m,
+                   max_clicks=args.max_clicks,
                    history_uri=args.store, baseline_checkpoint=args.baseline_checkpoint,
                    device="cuda" if args.gpus > 0 and args.device == "cpu" else args.device)
     if args.ray_address:

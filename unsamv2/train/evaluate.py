@@ -49,7 +49,8 @@ def parse_scenes(spec: str) -> tuple[int, int, int]:
 
 def evaluate_checkpoint(checkpoint_uri: str, out_uri: str, *, scenes: str | None = "scenes:8:1000:256",
                         datasets: Sequence[str] = (), policies: Sequence[str] = ("oracle", "g=1"),
-                        whole_image: bool = False, points_per_side: int = 16, max_clicks: int = 20,
+                        whole_image: bool = False, points_per_side: int = 64, m2m: bool = True,
+                        max_clicks: int = 20,
                         max_objects: int | None = None, probe: bool = True, history_uri: str | None = None,
                         device: str = "cpu", progress: bool = False, model_name: str = "",
                         baseline_checkpoint: str | None = None,
@@ -62,6 +63,8 @@ def evaluate_checkpoint(checkpoint_uri: str, out_uri: str, *, scenes: str | None
     The ``sam2-single`` / ``sam2-best3`` policies run plain SAM-2 built from the checkpoint's model
     config and ``baseline_checkpoint`` (default: the base checkpoint the adapter was trained on).
     ``on_progress(done, total)``: evaluated images so far (see :func:`unsamv2.eval.evaluate`).
+    Whole-image AR follows the official protocol by default (``points_per_side`` 64, the ``m2m``
+    second pass); both are recorded in the report's protocol hash.
     Returns ``{"run_id", "files": {kind: uri}, "metrics": {"<dataset>/<metric>": value},
     "probe": {...}, "verdict": str | None}``.
     """
@@ -73,7 +76,8 @@ def evaluate_checkpoint(checkpoint_uri: str, out_uri: str, *, scenes: str | None
     config = EvalConfig(policies=tuple(policies), whole_image=whole_image, max_clicks=max_clicks)
     model = load_trained_model(checkpoint_uri, device=device)
     predictor = UnSAMv2Predictor(model)
-    generator = UnSAMv2MaskGenerator(model, points_per_side=points_per_side, predictor=predictor) if whole_image else None
+    generator = (UnSAMv2MaskGenerator(model, points_per_side=points_per_side, predictor=predictor, use_m2m=m2m)
+                 if whole_image else None)
     meta = json.loads(storage.read_text(storage.join(checkpoint_uri, META_FILE)))
     if meta["config"].get("objective") == "sam2" and baseline_checkpoint is None:
         baseline_checkpoint = _weights_file(checkpoint_uri)  # a pretrained base is its own baseline
