@@ -90,7 +90,7 @@ def test_thin_and_tiny_images_mine_without_error(shape):
     img = (rng.random((*shape, 3)) * 255).astype(np.uint8)
     img[:, : shape[1] // 2] = (200, 0, 0)
     mined = Miner(MinerConfig(**FAST)).mine(img)
-    assert all(m.mask.shape == shape for m in mined)
+    assert mined and all(m.mask.shape == shape for m in mined)
 
 
 def test_no_divide_candidate_gives_no_masks():
@@ -140,7 +140,7 @@ def test_miner_with_a_tiny_dinov3(tmp_path):
                       conquer_long_side=128)
     img, _, _ = toy_image(96)
     mined = Miner(cfg).mine(img)
-    assert all(m.mask.shape == (96, 96) and 0.1 <= m.granularity <= 1.0 for m in mined)
+    assert mined and all(m.mask.shape == (96, 96) and 0.1 <= m.granularity <= 1.0 for m in mined)
     with pytest.raises(InputError, match="patch_size=14"):
         Miner(MinerConfig(backbone="dinov3", backbone_weights=path, patch_size=14))
 
