@@ -70,7 +70,7 @@ class UnSAMv2Predictor:
     mask_threshold: logits above it are foreground (the reference evaluates at -1.0).
     multimask_iou: report the predicted IoU as the max over SAM-2's three multimask IoU slots
     (the reference predictor's ``multimask_output=True`` behaviour) instead of the single-mask
-    slot (DESIGN.md default).
+    slot (the default, docs/architecture.md#model).
     """
 
     def __init__(self, model: UnSAMv2Model, mask_threshold: float = -1.0,
