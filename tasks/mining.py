@@ -33,7 +33,7 @@ def plan_manifest(input_uri: str, output_uri: str, shard_size: int) -> dict[str,
 @task(name="connect-ray", retries=2, retry_delay_seconds=10)
 def connect_ray(ray_address: str | None) -> str | None:
     """Start a local Ray or join the cluster at ``ray_address``; returns the dashboard URL."""
-    from unsamv2.backends.ray_data import init_ray
+    from unsamv2.backends.ray_runtime import init_ray
 
     url = init_ray(ray_address)
     get_run_logger().info("Ray dashboard: %s", url or "(not available)")

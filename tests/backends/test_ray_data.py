@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def ray_cluster(moto_s3):
     import ray
 
-    from unsamv2.backends.ray_data import init_ray
+    from unsamv2.backends.ray_runtime import init_ray
 
     init_ray(None, include_dashboard=False, num_cpus=2)
     yield
@@ -124,7 +124,7 @@ def test_actor_metrics_reach_the_prometheus_endpoint(tmp_path):
 
 
 def test_ray_client_addresses_are_refused_with_a_clear_sentence():
-    from unsamv2.backends.ray_data import init_ray
+    from unsamv2.backends.ray_runtime import init_ray
     from unsamv2.errors import InputError
 
     with pytest.raises(InputError, match="Ray Client"):
@@ -136,7 +136,7 @@ def test_a_ray_job_driver_does_not_forward_what_the_job_already_sets(monkeypatch
     UNSAMV2_FAULT_* (old test switches) never reach a worker."""
     import json
 
-    from unsamv2.backends.ray_data import FORWARDED_ENV, _forwarded_env
+    from unsamv2.backends.ray_runtime import FORWARDED_ENV, _forwarded_env
 
     for key in [k for k in os.environ if k.startswith("UNSAMV2_") or k in FORWARDED_ENV]:
         monkeypatch.delenv(key)

@@ -27,7 +27,7 @@ def _listening(psutil) -> set[tuple[str, int]]:
 def test_a_local_ray_listens_on_loopback_only_and_keeps_its_session_private(monkeypatch):
     import ray
 
-    from unsamv2.backends.ray_data import init_ray
+    from unsamv2.backends.ray_runtime import init_ray
 
     psutil = importlib.import_module("psutil")  # Ray's bundled copy, importable once ray is
     ray.shutdown()

@@ -18,7 +18,7 @@ def ray_local():
     """A local Ray with its dashboard (the job server); yields the dashboard URL."""
     import ray
 
-    from unsamv2.backends.ray_data import init_ray
+    from unsamv2.backends.ray_runtime import init_ray
 
     url = init_ray(None, include_dashboard=True, num_cpus=2)
     yield url

@@ -37,7 +37,7 @@ def test_mine_flow_on_local_ray_scenes_photos_and_broken_files(prefect_harness, 
     from support.broken_images import write_broken_images
 
     from flows.mine import mine
-    from unsamv2.backends.ray_data import init_ray
+    from unsamv2.backends.ray_runtime import init_ray
     from unsamv2.data import read_mask_table
     from unsamv2.scenes import write_sample_photos
 

@@ -122,6 +122,6 @@ def train_entrypoint(config_uri: str, *, workers: int, cpus_per_worker: float = 
 
 def job_runtime_env() -> dict[str, Any]:
     """Non-secret settings the job needs from here (S3 endpoint, unsamv2 switches); never credentials."""
-    from unsamv2.backends.ray_data import _forwarded_env
+    from unsamv2.backends.ray_runtime import _forwarded_env
 
     return {"env_vars": _forwarded_env()}

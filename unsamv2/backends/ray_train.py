@@ -52,7 +52,7 @@ def worker_gpus(options: RayTrainOptions) -> float:
     (starts or joins Ray at ``options.address`` if not connected yet)."""
     import ray
 
-    from unsamv2.backends.ray_data import init_ray
+    from unsamv2.backends.ray_runtime import init_ray
 
     if options.gpus_per_worker is not None:
         return float(options.gpus_per_worker)
@@ -77,7 +77,7 @@ def run_ray_train(config: TrainConfig, options: RayTrainOptions, *, resume: bool
     from ray.train import CheckpointConfig, FailureConfig, RunConfig
     from ray.train.torch import TorchTrainer
 
-    from unsamv2.backends.ray_data import init_ray
+    from unsamv2.backends.ray_runtime import init_ray
     from unsamv2.errors import InputError
 
     if options.workers < 1:
