@@ -77,7 +77,7 @@ def train_adapter(table: str, out: str, steps: int, lr: float, **extra: object) 
 def evaluate_run(name: str, checkpoint: str, out: str, scenes: str, max_objects: int,
                  points_per_side: int) -> dict[str, dict[str, float]]:
     """Rows of one run: its oracle row, and for UnSAMv2 also the SAM-2 base and fixed-g rows."""
-    from unsamv2.train.evaluate import evaluate_checkpoint
+    from unsamv2.eval.checkpoint import evaluate_checkpoint
 
     policies = ["oracle", "sam2-single", "sam2-best3", *FIXED_G] if name == "UnSAMv2" else ["oracle"]
     started = time.perf_counter()
@@ -115,8 +115,8 @@ def sam2_automatic_ar(scenes: str, out: str, points_per_side: int) -> float:
     """AR@1000 of SAM-2's automatic mask generator (the base) on the scenes benchmark."""
     from unsamv2.eval import EvalConfig, evaluate
     from unsamv2.eval.baselines import Sam2AutomaticMasks, Sam2Baseline
+    from unsamv2.eval.checkpoint import benchmark_datasets
     from unsamv2.model import build_sam2
-    from unsamv2.train.evaluate import benchmark_datasets
 
     model = build_sam2("base")
     config = EvalConfig(policies=("sam2-single",), whole_image=True, max_clicks=1)

@@ -31,11 +31,11 @@ def evaluate_checkpoint(checkpoint_uri: str, out_uri: str, options: dict[str, An
     """Run the protocol (as a Ray task holding ``gpus`` GPUs when ``ray_address`` is set: "auto", a
     cluster address, or "local" for a Ray started here); returns URIs and metrics.
 
-    options: keyword arguments of :func:`unsamv2.train.evaluate.evaluate_checkpoint` (scenes,
+    options: keyword arguments of :func:`unsamv2.eval.checkpoint.evaluate_checkpoint` (scenes,
     datasets, policies, whole_image, points_per_side, m2m, max_clicks, max_objects, probe, history_uri,
     device, baseline_checkpoint).
     """
-    from unsamv2.train.evaluate import evaluate_checkpoint as run
+    from unsamv2.eval.checkpoint import evaluate_checkpoint as run
 
     if ray_address:
         from tasks.limits import ray_gpu_slots

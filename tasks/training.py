@@ -31,9 +31,9 @@ def _small(summary: dict[str, Any]) -> dict[str, Any]:
 def make_train_config(values: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any]:
     """Validate the training and evaluation parameters once, before any work (one-sentence error on
     a bad value); returns the training config dict."""
+    from unsamv2.eval.datasets import parse_scenes
     from unsamv2.eval.policies import parse_policy
     from unsamv2.train import TrainConfig
-    from unsamv2.train.evaluate import parse_scenes
 
     config = TrainConfig.from_dict(values).to_dict()
     if evaluation.get("scenes"):

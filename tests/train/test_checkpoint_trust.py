@@ -100,8 +100,8 @@ def test_resume_falls_back_past_a_corrupt_latest_checkpoint(scene_table, tmp_pat
 
 
 def test_eval_refuses_a_checkpoint_without_its_marker(scene_table, tmp_path):
+    from unsamv2.eval.checkpoint import evaluate_checkpoint
     from unsamv2.eval.registry import resolve_checkpoint
-    from unsamv2.train.evaluate import evaluate_checkpoint
 
     result = train(small(scene_table, tmp_path, max_steps=1))
     os.remove(os.path.join(result.checkpoint_uri, "_SUCCESS"))

@@ -40,8 +40,8 @@ def _eval(args: argparse.Namespace) -> int:
     import json
 
     from unsamv2.data import storage
+    from unsamv2.eval.checkpoint import evaluate_checkpoint
     from unsamv2.eval.registry import resolve_checkpoint
-    from unsamv2.train.evaluate import evaluate_checkpoint
 
     checkpoint = resolve_checkpoint(args.checkpoint, args.registry)
     scenes = None if (args.scenes or "").lower() == "none" else args.scenes

@@ -11,6 +11,7 @@ Modules:
 - ``runner``       ``evaluate(predictor, datasets, config) -> EvalReport``
 - ``report`` / ``plots`` / ``html`` / ``output``  typed report, PNG plots, HTML page, files
 - ``history``      run history Parquet, pinned baseline, ``RegressionVerdict``
+- ``checkpoint``   ``evaluate_checkpoint(folder, out)``: the one entry point the CLI and the flows call
 
 The names below are importable from ``unsamv2.eval`` directly; their modules load on first use.
 """
@@ -32,6 +33,7 @@ _EXPORTS = {
     "EvalReport": "report", "write_report": "output",
     "append_history": "history", "check_regressions": "history", "pin_baseline": "history",
     "RegressionVerdict": "history",
+    "evaluate_checkpoint": "checkpoint", "benchmark_datasets": "checkpoint", "parse_scenes": "datasets",
 }
 
 __all__ = sorted(_EXPORTS)

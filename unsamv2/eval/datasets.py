@@ -212,6 +212,17 @@ class SceneDataset:
                                max_objects=self.max_objects)
 
 
+def parse_scenes(spec: str) -> tuple[int, int, int]:
+    """``scenes:<n>:<seed>:<size>`` -> (n, seed, size)."""
+    try:
+        kind, n, seed, size = spec.split(":")
+        if kind != "scenes":
+            raise ValueError
+        return int(n), int(seed), int(size)
+    except ValueError as exc:
+        raise InputError(f"bad scenes benchmark {spec!r}; write scenes:<n>:<seed>:<size>, e.g. scenes:8:1000:256.") from exc
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     """A dataset named in a config: a COCO annotations URI, or ``scenes:<n>:<seed>:<size>``."""
@@ -228,10 +239,7 @@ class DatasetSpec:
     def open(self) -> EvalDataset:
         """The dataset this spec names."""
         if self.uri.startswith("scenes:"):
-            try:
-                n, seed, size = (int(v) for v in self.uri.split(":")[1:4])
-            except ValueError as exc:
-                raise InputError(f"bad scenes spec {self.uri!r}; write scenes:<n>:<seed>:<size>.") from exc
+            n, seed, size = parse_scenes(self.uri)
             return SceneDataset(n if self.max_images is None else min(n, self.max_images), seed, size,
                                 kind=self.kind or "object", name=self.name,
                                 min_area=max(self.min_area, 64), max_objects=self.max_objects)

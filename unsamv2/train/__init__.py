@@ -12,7 +12,6 @@ Public API (imported lazily: ``import unsamv2.train`` does not import torch)::
 - :func:`sample_clicks`                                            (``clicks``)
 - :func:`interactive_loss`, :class:`LossWeights` and the terms     (``losses``)
 - :func:`latest_checkpoint`, :func:`load_trained_model`            (``checkpoint``)
-- :func:`evaluate_checkpoint`                                      (``evaluate``)
 - :func:`granularity_probe`                                        (``probe``)
 - :func:`human_mask_table`                                         (``supervision``)
 """
@@ -38,7 +37,6 @@ _EXPORTS = {
     "object_score_loss": "losses",
     "latest_checkpoint": "checkpoint",
     "load_trained_model": "checkpoint",
-    "evaluate_checkpoint": "evaluate",
     "granularity_probe": "probe",
     "human_mask_table": "supervision",
 }

@@ -22,7 +22,7 @@ def benchmark_datasets(scenes: str | None, datasets: Sequence[str], max_objects:
     """The evaluation datasets: ``scenes`` ("scenes:<n>:<seed>:<size>") as an object and a part
     dataset (at most ``max_objects`` objects per image), plus one COCO dataset per annotations
     URI in ``datasets``."""
-    from unsamv2.eval.datasets import CocoDataset, DatasetSpec
+    from unsamv2.eval.datasets import CocoDataset, DatasetSpec, parse_scenes
 
     out: list[Any] = []
     if scenes:
@@ -34,17 +34,6 @@ def benchmark_datasets(scenes: str | None, datasets: Sequence[str], max_objects:
     if not out:
         raise InputError("nothing to evaluate on: give a scenes benchmark or at least one COCO dataset.")
     return out
-
-
-def parse_scenes(spec: str) -> tuple[int, int, int]:
-    """``scenes:<n>:<seed>:<size>`` -> (n, seed, size)."""
-    try:
-        kind, n, seed, size = spec.split(":")
-        if kind != "scenes":
-            raise ValueError
-        return int(n), int(seed), int(size)
-    except ValueError as exc:
-        raise InputError(f"bad scenes benchmark {spec!r}; write scenes:<n>:<seed>:<size>, e.g. scenes:8:1000:256.") from exc
 
 
 def evaluate_checkpoint(checkpoint_uri: str, out_uri: str, *, scenes: str | None = "scenes:8:1000:256",
@@ -132,6 +121,7 @@ def _baseline(config: Any, trained: dict[str, Any], baseline_checkpoint: str | N
 
 def _probe(predictor: Any, scenes: str, out_uri: str, files: dict[str, str]) -> dict[str, Any]:
     """The one-click granularity probe on the scenes benchmark, written to ``probe.json``."""
+    from unsamv2.eval.datasets import parse_scenes
     from unsamv2.train.probe import granularity_probe
 
     n, seed, size = parse_scenes(scenes)
