@@ -1,18 +1,12 @@
-"""The ``mine-and-train`` flow end to end on the Prefect test harness with a tiny workload."""
+"""The ``mine-and-train`` flow's parameter validation and its Ray Job training task, on the Prefect
+test harness. The flow itself runs end to end once in the suite, through its deployment on the
+local stack: tests/infra/test_stack_integration.py."""
 
-import asyncio
-import json
 import os
 
 import pytest
 
-from flows.mine_and_train import mine_and_train
-
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-TINY = dict(shard_size=2, mine_backend="local", val_fraction=0.25, model="tiny", steps=2, train_batch_size=1,
-            max_masks_per_image=2, correction_clicks=1, checkpoint_every=1, train_device="cpu",
-            eval_scenes="scenes:1:1000:64", eval_policies=["g=1"], eval_max_clicks=2, eval_max_objects=2)
 
 
 @pytest.fixture
@@ -28,38 +22,11 @@ def images(tmp_path):
     return folder
 
 
-async def _artifact_keys():
-    from prefect.client.orchestration import get_client
-
-    async with get_client() as client:
-        return {a.key for a in await client.read_artifacts()}
-
-
-def test_mine_and_train_writes_a_checkpoint_and_a_report(prefect_harness, images, tmp_path):
-    out = str(tmp_path / "run")
-    result = mine_and_train(input_uri=str(images), output_uri=out, **TINY)
-    training = result["training"]
-    assert training["steps"] == 2 and training["world_size"] == 1
-    assert training["trainable_parameters"] > 345_760  # full mode for the random tiny model
-    ckpt = result["checkpoint_uri"]
-    assert ckpt == os.path.join(out, "train", "checkpoints", "step-000002")
-    assert {"adapter.safetensors", "model.safetensors", "state.pt", "meta.json", "_SUCCESS"} <= set(os.listdir(ckpt))
-    for kind in ("html", "markdown", "json", "probe"):
-        assert os.path.exists(result["report"][kind]), kind
-    report = json.load(open(result["report"]["json"]))
-    assert {d["name"] for d in report["datasets"]} == {"scenes-objects", "scenes-parts"}
-    assert "scenes-objects/g=1/1-IoU" in result["metrics"]
-    assert os.path.exists(result["summary_uri"]) and "mine-and-train" in open(result["summary_uri"]).read()
-    assert {"mine-and-train-report", "mine-and-train-metrics", "mine-and-train-train-progress"} \
-        <= asyncio.run(_artifact_keys())
-    # a rerun resumes: nothing left to mine or train
-    again = mine_and_train(input_uri=str(images), output_uri=out, **TINY)
-    assert again["training"]["start_step"] == 2 and again["checkpoint_uri"] == ckpt
-
-
-def test_parameters_are_validated_before_any_work(prefect_harness, images, tmp_path):
+def test_parameters_are_validated_before_any_work(prefect_harness, images, tmp_path, monkeypatch):
     from prefect.exceptions import ParameterTypeError
 
+    import flows.mine_and_train as module
+    from flows.mine_and_train import mine_and_train
     from unsamv2.errors import InputError
 
     with pytest.raises(ParameterTypeError):
@@ -71,6 +38,18 @@ def test_parameters_are_validated_before_any_work(prefect_harness, images, tmp_p
     with pytest.raises(InputError, match="needs base_checkpoint"):
         mine_and_train(input_uri=str(images), output_uri=str(tmp_path / "c"), model="sam2.1_hiera_s")
     assert not os.path.exists(tmp_path / "b" / "mask_table") and not os.path.exists(tmp_path / "c" / "mask_table")
+    # trainable left unset: the random tiny model trains every weight, a pretrained base its adapter
+    chosen = []
+
+    def stop(values, evaluation):
+        chosen.append(values["trainable"])
+        raise InputError("stopped before any work")
+
+    monkeypatch.setattr(module, "make_train_config", stop)
+    for model in ("tiny", "base"):
+        with pytest.raises(InputError, match="stopped before any work"):
+            mine_and_train(input_uri=str(images), output_uri=str(tmp_path / "d"), model=model)
+    assert chosen == ["full", "adapter"] and not os.path.exists(tmp_path / "d" / "mask_table")
 
 
 def test_training_as_a_ray_job_is_submitted_once(prefect_harness, tmp_path, monkeypatch):
@@ -84,7 +63,7 @@ def test_training_as_a_ray_job_is_submitted_once(prefect_harness, tmp_path, monk
     from support.train_data import write_scene_table
 
     from tasks.training import submit_training_job
-    from unsamv2.backends.ray_data import init_ray
+    from unsamv2.backends.ray_runtime import init_ray
     from unsamv2.train import TrainConfig
 
     monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])  # job's python

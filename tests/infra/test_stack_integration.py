@@ -1,8 +1,10 @@
-"""The local stack end to end: `stack.py up` → `prefect deployment run mine/local` (CLI) → the flow
-run completes on the stack's Ray head (token auth on) → mask table; the Ray dashboard answers on
-127.0.0.1 while the run is in flight; the Prefect API refuses requests without the key from env.sh;
-every socket the stack listens on is on loopback; `stack.py down` leaves none of the stack's
-processes behind."""
+"""The local stack end to end, and ``mine-and-train`` through its deployment (the suite's one run of
+that path): `stack.py up` → `prefect deployment run mine-and-train/local` (CLI, key from env.sh) →
+the flow run mines on the stack's Ray head (token auth on), trains, evaluates and reports; the Ray
+dashboard answers on 127.0.0.1 while the run is in flight; the Prefect API refuses requests
+without the key; a second run resumes (nothing left to mine or train); every socket the stack
+listens on is on loopback; every deployment of prefect.yaml deploys; `stack.py down` leaves none
+of the stack's processes behind."""
 
 from __future__ import annotations
 
@@ -27,16 +29,23 @@ BIN = Path(sys.executable).parent
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
+# A tiny mine-and-train workload on top of the deployment's own parameters (prefect.yaml).
+TINY = {"shard_size": 2, "val_fraction": 0.25, "steps": 2, "train_batch_size": 1, "max_masks_per_image": 2,
+        "correction_clicks": 1, "checkpoint_every": 1, "eval_scenes": "scenes:1:1000:64",
+        "eval_policies": ["g=1"], "eval_max_clicks": 2, "eval_max_objects": 2}
+
+
 def _images(folder: Path) -> int:
+    """Four procedural scenes (all in the train split at val_fraction 0.25) and one broken file."""
     from PIL import Image
 
     from unsamv2.scenes import iter_scenes
 
     folder.mkdir(parents=True)
-    for i, scene in enumerate(iter_scenes(3, seed=11, size=128)):
+    for i, scene in enumerate(iter_scenes(4, seed=5, size=128)):
         Image.fromarray(scene.image).save(folder / f"scene_{i}.png")
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
-    return 4
+    return 5
 
 
 def _http(url: str, token: str | None = None, *, auth: str | None = None) -> tuple[int, bytes]:
@@ -50,6 +59,23 @@ def _http(url: str, token: str | None = None, *, auth: str | None = None) -> tup
             return resp.status, resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, b""
+
+
+def _artifact_keys(api: str, auth: str) -> set[str]:
+    """Keys of every artifact on the Prefect API (POST /artifacts/filter with basic auth)."""
+    request = urllib.request.Request(f"{api}/artifacts/filter", data=b"{}", method="POST", headers={
+        "Content-Type": "application/json", "Authorization": "Basic " + base64.b64encode(auth.encode()).decode()})
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        return {a["key"] for a in json.loads(resp.read()) if a.get("key")}
+
+
+def _run_deployment(name: str, params: dict, env: dict[str, str], cwd: Path) -> str:
+    """`prefect deployment run NAME -p k=v ...`; returns the flow run id."""
+    args = [a for k, v in params.items() for a in ("-p", f"{k}={v if isinstance(v, str) else json.dumps(v)}")]
+    run = subprocess.run([str(BIN / "prefect"), "deployment", "run", name, *args],
+                         env=env, capture_output=True, text=True, timeout=180, cwd=cwd)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return re.search(r"UUID: ([0-9a-f-]{36})", run.stdout)[1]
 
 
 def _flow_run_state(api: str, run_id: str, auth: str) -> str:
@@ -124,10 +150,12 @@ def _deploy_everything(env: dict[str, str]) -> None:
         assert json.loads(body)["pull_steps"], f"{name} has pull steps"
 
 
-def test_stack_serves_a_mine_deployment_on_ray(tmp_path):
+def test_stack_runs_mine_and_train_through_its_deployment(tmp_path):
     import ray
+    from safetensors.torch import load_file
 
     from unsamv2.data import read_mask_table
+    from unsamv2.eval.report import EvalReport
 
     state_dir = tmp_path / "stack"
     recorded: list[dict] = []
@@ -154,28 +182,50 @@ def test_stack_serves_a_mine_deployment_on_ray(tmp_path):
         assert again.returncode == 0 and again.stdout == up.stdout
         assert json.loads((state_dir / "stack.json").read_text())["processes"] == stack["processes"]
 
-        images, table = tmp_path / "images", tmp_path / "table"
+        images, out = tmp_path / "images", tmp_path / "run"
         expected = _images(images)
-        run = subprocess.run(
-            [str(BIN / "prefect"), "deployment", "run", "mine/local", "-p", f"input_uri={images}",
-             "-p", f"output_uri={table}", "-p", "shard_size=2", "-p", "backend=ray", "-p", "actors=1",
-             "-p", f"ray_address={env['RAY_ADDRESS']}", "-p", "statistics=false"],
-            env=cli_env, capture_output=True, text=True, timeout=180, cwd=tmp_path)
-        assert run.returncode == 0, run.stdout + run.stderr
-        run_id = re.search(r"UUID: ([0-9a-f-]{36})", run.stdout)[1]
-
-        state, seen = _wait_for_run(env["PREFECT_API_URL"], run_id, dashboard, token, auth, timeout=300)
+        params = {**TINY, "input_uri": str(images), "output_uri": str(out), "ray_address": env["RAY_ADDRESS"]}
+        run_id = _run_deployment("mine-and-train/local", params, cli_env, tmp_path)
+        state, seen = _wait_for_run(env["PREFECT_API_URL"], run_id, dashboard, token, auth, timeout=900)
         assert state == "COMPLETED", f"flow run ended {state}\n{_log_tails(state_dir)}"
         assert seen, "the run was observed while RUNNING"
         assert all(s == (200, 401, ray.__version__) for s in seen), seen  # answers, and token auth is on
-        rows = read_mask_table(str(table)).to_pylist()
+        # mined on the stack's Ray head: one row per input, masks for every good image
+        rows = read_mask_table(str(out / "mask_table")).to_pylist()
         assert len(rows) == expected
-        assert sorted(r["status"] for r in rows) == ["error", "ok", "ok", "ok"]
+        assert sorted(r["status"] for r in rows) == ["error", "ok", "ok", "ok", "ok"]
         assert all(r["masks"] for r in rows if r["status"] == "ok")
+        assert (out / "mask_table" / "stats" / "split.parquet").exists()
+        # trained: the shipped base's adapter only, 2 steps, one complete checkpoint
+        training = json.loads((out / "train" / "summary.json").read_text())
+        assert (training["start_step"], training["steps"], training["world_size"]) == (0, 2, 1)
+        checkpoint = out / "train" / "checkpoints" / "step-000002"
+        assert training["checkpoint_uri"] == str(checkpoint)
+        assert {"adapter.safetensors", "state.pt", "meta.json", "_SUCCESS"} <= set(os.listdir(checkpoint))
+        assert "model.safetensors" not in os.listdir(checkpoint)  # adapter mode: SAM-2 stays frozen
+        adapter = load_file(checkpoint / "adapter.safetensors")
+        assert training["trainable_parameters"] == sum(t.numel() for t in adapter.values()) > 0
+        # evaluated and reported
+        for name in ("report.html", "report.md", "report.json", "probe.json"):
+            assert (out / "report" / name).exists(), name
+        report = EvalReport.from_json((out / "report" / "report.json").read_text())
+        assert {d.name for d in report.datasets} == {"scenes-objects", "scenes-parts"}
+        assert ("scenes-objects", "g=1/1-IoU") in report.metrics()
+        assert "mine-and-train" in (out / "summary.md").read_text()
+        assert {"mine-and-train-report", "mine-and-train-metrics", "mine-and-train-train-progress"} \
+            <= _artifact_keys(env["PREFECT_API_URL"], auth)
         assert _http(f"{env['PREFECT_API_URL']}/flow_runs/{run_id}")[0] == 401  # no key, no API
         listening = _listening(recorded)
         assert ("127.0.0.1", ports["metrics"]) in listening and ("127.0.0.1", ports["prefect"]) in listening
         assert {ip for ip, _ in listening} <= {"127.0.0.1", "::ffff:127.0.0.1", "::1"}, listening
+
+        # a second run resumes: nothing left to mine or train, the same checkpoint
+        rerun_id = _run_deployment("mine-and-train/local", params, cli_env, tmp_path)
+        state, _ = _wait_for_run(env["PREFECT_API_URL"], rerun_id, dashboard, token, auth, timeout=600)
+        assert state == "COMPLETED", f"the rerun ended {state}\n{_log_tails(state_dir)}"
+        resumed = json.loads((out / "train" / "summary.json").read_text())
+        assert resumed["start_step"] == 2 and resumed["checkpoint_uri"] == str(checkpoint)
+        assert read_mask_table(str(out / "mask_table")).to_pylist() == rows
         _deploy_everything(cli_env)
     finally:
         down = _stack(state_dir, "down", "--purge", timeout=180)
