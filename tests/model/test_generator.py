@@ -103,7 +103,7 @@ def test_small_region_removal_leaves_no_small_island_or_hole(tiny_model, photo, 
     height, width = photo.shape[:2]
     plain = [_small_regions(decode_rle(r["rle"], height, width), 50) for r in records]
     assert any(small_islands or small_holes for _, small_islands, small_holes in plain)
-    gen = UnSAMv2MaskGenerator(tiny_model, points_per_side=6, points_per_batch=16, pred_iou_thresh=0.0,
+    gen = UnSAMv2MaskGenerator(tiny_model, points_per_side=4, points_per_batch=16, pred_iou_thresh=0.0,
                                stability_score_thresh=0.0, mask_threshold=0.0, min_mask_region_area=50)
     found = gen.generate(photo, 0.2)
     assert found, "the generator kept no mask"
