@@ -45,6 +45,7 @@ test-fast: install-dev
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
+	$(PY) -m mypy
 
 lock: install-dev
 	$(PIP) freeze --exclude-editable | grep -v '^unsamv2' > $(CONSTRAINTS).new
