@@ -42,6 +42,7 @@ def assert_same(a, b):
         np.testing.assert_allclose(x, y, rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_official_layout_checkpoint_loads_strictly_and_reproduces_outputs(trained, photo, tmp_path):
     model, expected = trained
     official = to_official(model.state_dict())

@@ -54,6 +54,7 @@ def test_all_granularities_in_one_batch_match_the_official_outputs(oracle, index
         np.testing.assert_array_equal(masks[j], full > -1.0)
 
 
+@pytest.mark.slow
 def test_one_granularity_at_a_time_matches_too(oracle):
     predictor, _, prompts, expected = oracle
     prompt = prompts["prompts"][1]

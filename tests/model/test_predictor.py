@@ -85,6 +85,7 @@ def test_mask_input_is_used_and_broadcast(predictor):
     np.testing.assert_allclose(single[0], fed_each[0], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_threshold_is_configurable(tiny_model, photo):
     loose = UnSAMv2Predictor(tiny_model, mask_threshold=-1.0)
     strict = UnSAMv2Predictor(tiny_model, mask_threshold=1.0)
