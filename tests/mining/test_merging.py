@@ -106,6 +106,39 @@ def test_bad_inputs_raise_one_sentence(features, kwargs):
         merge_regions(features, **kwargs)
 
 
+def _piecewise(side, regions, noise, seed, dim=64, dtype=np.float32):
+    """Smooth piecewise features: Voronoi cells with one random vector each, plus noise."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(0, side, size=(regions, 2))
+    yy, xx = np.mgrid[:side, :side]
+    label = ((yy[..., None] - centres[:, 0]) ** 2 + (xx[..., None] - centres[:, 1]) ** 2).argmin(-1)
+    f = rng.normal(size=(regions, dim))[label] + noise * rng.normal(size=(side, side, dim))
+    return f.astype(dtype)
+
+
+@pytest.mark.parametrize(
+    "side, regions, noise, seed",
+    [(24, 12, 0.3, 0), (24, 12, 0.3, 1), (24, 4, 0.05, 2), (24, 3, 0.0, 3), (32, 4, 0.05, 4)],
+)
+def test_piecewise_features_match_reference(side, regions, noise, seed):
+    # Few large regions plus noise: long region borders and near-equal similarities, the case
+    # that defeated the kernel's lazy bounds before batches were inherited.
+    f = _piecewise(side, regions, noise, seed)
+    fast = merge_regions(f)
+    assert _same(fast, merge_regions_reference(f))
+    assert _same(fast, _python(f, merging.DEFAULT_THRESHOLDS, 4))
+    assert fast[-1].shape[0] > 0
+
+
+def test_float32_features_are_read_in_place_and_exactly():
+    f = _piecewise(16, 4, 0.3, 5, dim=24)
+    before = f.copy()
+    fast = merge_regions(f, (0.95, 0.9, 0.5), 2)
+    np.testing.assert_array_equal(f, before)  # the kernel never writes to the caller's array
+    assert _same(fast, merge_regions(f.astype(np.float64), (0.95, 0.9, 0.5), 2))
+    assert _same(fast, merge_regions_reference(f, (0.95, 0.9, 0.5), 2))
+
+
 def test_realistic_grid_matches_reference():
     rng = np.random.default_rng(3)
     base = rng.normal(size=(4, 16))
