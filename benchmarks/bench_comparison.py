@@ -43,7 +43,7 @@ PAPER = {"NoC90": (5.69, 4.75, None), "1-IoU": (58.0, 73.1, None), "AR1000": (49
 
 def unlabeled_table(out: str, scenes: int) -> tuple[str, str]:
     """Mine ``scenes`` scenes of seed 0 (kept: a rerun reuses it); returns (table, ground-truth COCO)."""
-    from unsamv2.pipeline.job import MineJob, run_mine
+    from unsamv2.jobs.mine import MineJob, run_mine
     from unsamv2.scenes import write_scene_dataset
 
     images, table = os.path.join(out, "scenes"), os.path.join(out, "mined_table")

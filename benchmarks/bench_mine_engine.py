@@ -34,7 +34,7 @@ def write_images(folder: str, n: int, size: int) -> None:
 
 
 def run(job_kwargs: dict, folder: str, tmp: str, name: str) -> tuple[float, object]:
-    from unsamv2.pipeline.job import MineJob, run_mine
+    from unsamv2.jobs.mine import MineJob, run_mine
 
     out = os.path.join(tmp, name)
     start = time.perf_counter()

@@ -43,7 +43,7 @@ def demo_settings() -> tuple[dict, int]:
 def mined_table(out: str) -> str:
     """Mine the demo inputs into ``out/mask_table`` (kept: a rerun reuses it)."""
     from unsamv2.data.stats import compute_stats
-    from unsamv2.pipeline.job import MineJob, run_mine
+    from unsamv2.jobs.mine import MineJob, run_mine
     from unsamv2.scenes import write_sample_photos, write_scene_dataset
 
     images, table = os.path.join(out, "images"), os.path.join(out, "mask_table")

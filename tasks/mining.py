@@ -43,8 +43,8 @@ def connect_ray(ray_address: str | None) -> str | None:
 @task(name="mine-shards", retries=1, retry_delay_seconds=10)
 def mine_shards(job: dict[str, Any], run_key: str) -> dict[str, Any]:
     """Mine every unfinished shard; updates a progress artifact; returns the run summary."""
+    from unsamv2.jobs.mine import MineJob, run_mine
     from unsamv2.mining import MinerConfig
-    from unsamv2.pipeline.job import MineJob, run_mine
 
     logger = get_run_logger()
     params = dict(job)  # never mutate the task's input: a retry gets the same dict

@@ -65,3 +65,30 @@ def test_importing_the_library_has_no_heavy_side_effects():
     code = "import sys, unsamv2, unsamv2.data, unsamv2.cli; print(sorted(m for m in ('ray','prefect','sam2','hydra') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Full dotted names imported anywhere in a file (absolute imports only)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
+
+
+PACKAGE_RULES = [
+    # (package folder, forbidden package prefixes): no cycle between the engine, backends and jobs
+    ("unsamv2/pipeline", ("unsamv2.backends", "unsamv2.jobs")),
+    ("unsamv2/backends", ("unsamv2.jobs", "unsamv2.train.recipe", "unsamv2.cli")),
+    ("unsamv2/data", ("unsamv2.pipeline", "unsamv2.backends", "unsamv2.jobs", "unsamv2.mining", "unsamv2.train")),
+]
+
+
+@pytest.mark.parametrize(("folder", "forbidden"), PACKAGE_RULES, ids=[r[0] for r in PACKAGE_RULES])
+def test_package_direction(folder, forbidden):
+    offenders = [f"{p.relative_to(ROOT).as_posix()}: {sorted(m for m in imported_modules(p) if m.startswith(forbidden))}"
+                 for p in files(folder) if any(m.startswith(forbidden) for m in imported_modules(p))]
+    assert not offenders, "package direction violated:\n" + "\n".join(offenders)

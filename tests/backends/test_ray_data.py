@@ -7,7 +7,7 @@ from support import faults
 from support.broken_images import write_broken_images
 
 from unsamv2.data import read_mask_table
-from unsamv2.pipeline.job import MineJob, run_mine
+from unsamv2.jobs.mine import MineJob, run_mine
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

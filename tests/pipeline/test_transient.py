@@ -16,7 +16,7 @@ from unsamv2.data import read_mask_table, storage
 from unsamv2.data.images import RetryPolicy, read_image_bytes
 from unsamv2.data.shards import is_complete
 from unsamv2.errors import IncompleteRunError, StorageError, TransientStorageError
-from unsamv2.pipeline.job import MineJob, run_mine
+from unsamv2.jobs.mine import MineJob, run_mine
 
 
 def _png(seed: int) -> bytes:

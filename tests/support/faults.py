@@ -67,7 +67,7 @@ def ship_by_value() -> None:
 
 def inject(monkeypatch: Any, **faults: Any) -> None:
     """Make every ``MineJob`` of the test run its stage wrapped in a :class:`FaultyStage`."""
-    from unsamv2.pipeline.job import MineJob
+    from unsamv2.jobs.mine import MineJob
 
     original = MineJob.stage
     ship_by_value()

@@ -51,8 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _mine(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from unsamv2.jobs.mine import MineJob, run_mine
     from unsamv2.mining import MinerConfig
-    from unsamv2.pipeline.job import MineJob, run_mine
 
     miner = MinerConfig(backbone=args.features, backbone_weights=args.backbone_weights, device=args.device,
                         backbone_normalization=args.backbone_normalization, candidates=args.candidates,

@@ -9,7 +9,7 @@ from support.miners import band_miner
 
 from unsamv2.data import read_mask_table
 from unsamv2.errors import IncompleteRunError, InputError
-from unsamv2.pipeline.job import MineJob, run_mine
+from unsamv2.jobs.mine import MineJob, run_mine
 from unsamv2.pipeline.stage import MinerStage
 
 
