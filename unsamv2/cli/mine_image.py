@@ -83,7 +83,7 @@ def _run(args: argparse.Namespace) -> int:
     from unsamv2.data.images import read_image
 
     loaded = read_image(args.image)
-    image = loaded.image
+    image = loaded.rgb
     os.makedirs(args.out, exist_ok=True)
     print(f"mining {args.image} ({image.shape[1]}x{image.shape[0]}) with backbone "
           f"{config.backbone} ...", file=sys.stderr)

@@ -42,6 +42,14 @@ class LoadedImage:
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def rgb(self) -> np.ndarray:
+        """``image`` of an ``ok`` result (what callers read after checking ``ok``); raises
+        ``ValueError`` on an error result."""
+        if self.image is None:
+            raise ValueError(f"no image: {self.error} ({self.message})")
+        return self.image
+
 
 def _fail(reason: str, message: str, content_hash: str | None = None) -> LoadedImage:
     return LoadedImage(image=None, content_hash=content_hash, error=reason, message=message)
@@ -108,7 +116,7 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, min_side:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            img = Image.open(io.BytesIO(data))
+            img: Image.Image = Image.open(io.BytesIO(data))
         except UnidentifiedImageError:
             return _fail("not_an_image", "the bytes are not in an image format Pillow can read.", digest)
         except Image.DecompressionBombError as exc:
@@ -143,7 +151,7 @@ def load_image(uri: str, *, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int 
 def read_image(uri: str, *, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = 1,
                retry: RetryPolicy = DEFAULT_RETRY) -> LoadedImage:
     """Like :func:`load_image`, for a command given one image: returns an ``ok`` :class:`LoadedImage`
-    (``image`` is ``(H, W, 3) uint8`` RGB, EXIF-rotated) or raises :class:`InputError`."""
+    (``image``, also typed as ``rgb``, is ``(H, W, 3) uint8`` RGB, EXIF-rotated) or raises :class:`InputError`."""
     loaded = load_image(uri, max_pixels=max_pixels, min_side=min_side, retry=retry)
     if not loaded.ok:
         message = (loaded.message or "").rstrip(".")

@@ -169,7 +169,7 @@ class CocoDataset:
         for entry in self.images:
             uri = safe_join(self.image_root, entry.get("file_name"),
                             what=f"file_name of image {entry.get('id')} in {self.uri}")
-            image = read_image(uri).image  # the project's one reader: EXIF, 16-bit, CMYK, size limits
+            image = read_image(uri).rgb  # the project's one reader: EXIF, 16-bit, CMYK, size limits
             yield build_sample(entry, image, self._anns.get(int(entry["id"]), []), levels=self.levels,
                                min_area=self.min_area, max_objects=self.max_objects)
 

@@ -48,7 +48,7 @@ def read_frame(uri: str) -> np.ndarray:
     raises :class:`InputError`."""
     from unsamv2.data.images import read_image
 
-    return read_image(uri).image
+    return read_image(uri).rgb
 
 
 class _Frames(Sequence):

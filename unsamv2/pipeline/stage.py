@@ -11,6 +11,7 @@ when the miner itself raises on an image (reason ``failed``).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -94,24 +95,24 @@ class MinerStage:
 
     def process_one(self, image_id: int, image_uri: str) -> dict[str, Any]:
         """One mask-table row (plus ``mine_seconds``) for one image; never raises on bad input."""
-        if self._miner is None:
-            raise RuntimeError("MinerStage.setup() must run before process_batch()")
+        miner = self._require_miner()
         start = time.perf_counter()
-        config_hash = self._miner.config_hash()
+        config_hash = miner.config_hash()
         loaded = load_image(image_uri, max_pixels=self.max_pixels, min_side=self.min_side, retry=self.retry)
-        base = {"image_id": image_id, "image_uri": image_uri, "producer_config_hash": config_hash,
-                "content_hash": loaded.content_hash}
+        base = functools.partial(image_row, image_id=image_id, image_uri=image_uri,
+                                 producer_config_hash=config_hash, content_hash=loaded.content_hash)
         if not loaded.ok:
-            row = image_row(**base, error=loaded.error, error_message=loaded.message)
+            row = base(error=loaded.error, error_message=loaded.message)
         else:
-            h, w = loaded.image.shape[:2]
+            image = loaded.rgb
+            h, w = image.shape[:2]
             try:
-                row = image_row(**base, height=h, width=w, masks=self._miner.mine_records(loaded.image, image_uri))
+                row = base(height=h, width=w, masks=miner.mine_records(image, image_uri))
             except RejectedImage as exc:
-                row = image_row(**base, height=h, width=w, error=exc.reason, error_message=str(exc))
+                row = base(height=h, width=w, error=exc.reason, error_message=str(exc))
             except Exception as exc:  # noqa: BLE001 - one bad image must not stop the run
-                row = image_row(**base, height=h, width=w, error="failed",
-                                error_message=f"mining raised {type(exc).__name__}: {exc}")
+                row = base(height=h, width=w, error="failed",
+                           error_message=f"mining raised {type(exc).__name__}: {exc}")
         row["mine_seconds"] = time.perf_counter() - start
         return row
 
@@ -139,8 +140,13 @@ class MinerStage:
                 on_image(row)
         return pa.Table.from_pylist(rows, schema=STAGE_OUTPUT_SCHEMA)
 
+    def _require_miner(self) -> ImageMiner:
+        if self._miner is None:
+            raise RuntimeError("MinerStage.setup() must run before process_batch()")
+        return self._miner
+
     def _crashed_row(self, image_id: int, image_uri: str, message: str) -> dict[str, Any]:
-        row = image_row(image_id=image_id, image_uri=image_uri, producer_config_hash=self._miner.config_hash(),
+        row = image_row(image_id=image_id, image_uri=image_uri, producer_config_hash=self._require_miner().config_hash(),
                         error="crashed", error_message=message)
         row["mine_seconds"] = 0.0
         return row

@@ -167,11 +167,12 @@ def load_sample(record: TableRecord, *, size: int, max_masks: int, augment: Augm
     if not loaded.ok:
         raise StorageError(f"training image {record.image_uri} cannot be read ({loaded.error}: {loaded.message}); "
                            "restore it or re-mine the table.")
-    if loaded.image.shape[:2] != (record.height, record.width):
-        raise StorageError(f"training image {record.image_uri} is {loaded.image.shape[1]}x{loaded.image.shape[0]} "
+    rgb = loaded.rgb
+    if rgb.shape[:2] != (record.height, record.width):
+        raise StorageError(f"training image {record.image_uri} is {rgb.shape[1]}x{rgb.shape[0]} "
                            f"but the mask table says {record.width}x{record.height}; re-mine the table.")
     masks = decode_rles([record.rles[i] for i in chosen], record.height, record.width)
-    image, masks_t = augment_and_resize(loaded.image, masks, size, params)
+    image, masks_t = augment_and_resize(rgb, masks, size, params)
     mean = torch.tensor(IMAGE_MEAN)[:, None, None]
     std = torch.tensor(IMAGE_STD)[:, None, None]
     g = torch.tensor([record.granularity[i] for i in chosen], dtype=torch.float32)
