@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -29,7 +31,14 @@ NORMALIZATIONS: dict[str, tuple[tuple[float, float, float], tuple[float, float, 
     "sat493m": ((0.430, 0.411, 0.296), (0.213, 0.156, 0.143)),
 }
 #: What the hub's ``*_reg`` DINOv2 models set (the others keep ViTSpec's defaults: offset 0.1, no antialias).
-_REG_INTERPOLATION = {"interpolate_antialias": True, "interpolate_offset": 0.0}
+class _Interpolation(TypedDict, total=False):
+    """The position-embedding resize fields of :class:`ViTSpec` that differ for DINOv2 with registers."""
+
+    interpolate_antialias: bool
+    interpolate_offset: float
+
+
+_REG_INTERPOLATION: _Interpolation = {"interpolate_antialias": True, "interpolate_offset": 0.0}
 
 
 def _v2(dim: int, depth: int, heads: int, swiglu: bool = False, registers: int = 0) -> ViTSpec:
@@ -75,6 +84,7 @@ def read_state_dict(uri: str) -> dict:
     from unsamv2.data import storage
 
     data = storage.read_bytes(uri)
+    obj: Any
     try:
         if uri.endswith(".safetensors"):
             from safetensors.torch import load as load_safetensors
@@ -125,7 +135,7 @@ def infer_spec(state: dict, family: str, where: str = "the checkpoint") -> ViTSp
         heads = max(1, dim // 64)
         registers = int(state["register_tokens"].shape[1]) if "register_tokens" in state else 0
         pos_grid, eps = int(round((state["pos_embed"].shape[1] - 1) ** 0.5)), 1e-6
-    interpolation = _REG_INTERPOLATION if family == "dinov2" and registers else {}
+    interpolation: _Interpolation = _REG_INTERPOLATION if family == "dinov2" and registers else {}
     return ViTSpec(
         family, dim, depth, heads, patch, ffn, hidden, registers, pos_grid,
         layerscale="blocks.0.ls1.gamma" in state, qkv_bias="blocks.0.attn.qkv.bias" in state,
@@ -135,6 +145,11 @@ def infer_spec(state: dict, family: str, where: str = "the checkpoint") -> ViTSp
         cls_norm="cls_norm.weight" in state, local_cls_norm="local_cls_norm.weight" in state,
         **interpolation,
     )
+
+
+def _rgb(values: Sequence[float]) -> tuple[float, float, float]:
+    r, g, b = values
+    return (r, g, b)
 
 
 def build_vit(state: dict, family: str, arch: str = "auto", where: str = "the checkpoint",
@@ -148,7 +163,7 @@ def build_vit(state: dict, family: str, arch: str = "auto", where: str = "the ch
         if arch not in named:
             raise InputError(f"unknown {family} architecture {arch!r}; use 'auto' or one of {sorted(named)}.")
         spec = replace(named[arch], pos_grid=inferred.pos_grid if family == "dinov2" else 0)
-    spec = replace(spec, mean=tuple(normalization[0]), std=tuple(normalization[1]))
+    spec = replace(spec, mean=_rgb(normalization[0]), std=_rgb(normalization[1]))
     model = DinoViT(spec)
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     problems = [f"missing {k}" for k in expected if k not in state][:3]

@@ -75,7 +75,7 @@ def resize_to_grid(image: np.ndarray, long_side: int, patch: int) -> np.ndarray:
     size = (gw * patch, gh * patch)
     if (image.shape[1], image.shape[0]) == size:
         return image
-    return np.asarray(Image.fromarray(image).resize(size, Image.BICUBIC))
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BICUBIC))
 
 
 def _srgb_lut() -> np.ndarray:
@@ -153,7 +153,7 @@ class PatchDescriptor:
         if rgb.shape[0] // cell != gh or rgb.shape[1] // cell != gw:  # rounding at odd aspects
             from PIL import Image
 
-            rgb = np.asarray(Image.fromarray(image).resize((gw * cell, gh * cell), Image.BICUBIC))
+            rgb = np.asarray(Image.fromarray(image).resize((gw * cell, gh * cell), Image.Resampling.BICUBIC))
         return self.describe(rgb, cell)
 
     def describe(self, rgb: np.ndarray, cell: int | None = None) -> np.ndarray:

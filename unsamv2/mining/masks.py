@@ -131,7 +131,7 @@ def protected_nms(protected: np.ndarray, masks: np.ndarray, threshold: float = 0
 def contained(a: np.ndarray, b: np.ndarray, threshold: float = 0.8) -> bool:
     """contained(a, b) <=> |a & b| / |a| > threshold (False for an empty a)."""
     area = int(np.count_nonzero(a))
-    return area > 0 and np.count_nonzero(a & b) / area > threshold
+    return area > 0 and bool(np.count_nonzero(a & b) / area > threshold)
 
 
 def instance_part_relation(

@@ -124,14 +124,15 @@ class Miner:
         y0, x0, y1, x1 = box
         masks, refined_members = [], []
         for i in members:
-            full = np.zeros(image.shape[:2], dtype=bool)
+            full: np.ndarray = np.zeros(image.shape[:2], dtype=bool)
             full[y0:y1, x0:x1] = frame.mask(i)
             if cfg.refine and i != inst_id:
                 from unsamv2.mining.refine import refine_or_drop
 
-                full = refine_or_drop(image, full)  # a failed part refinement drops the part, as the release
-                if full is None:
+                refined = refine_or_drop(image, full)  # a failed part refinement drops the part, as the release
+                if refined is None:
                     continue
+                full = refined
             masks.append(full)
             refined_members.append(i)
         members = refined_members

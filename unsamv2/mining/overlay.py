@@ -76,12 +76,12 @@ def band_grid(
 
     pad, head = 4, 18
     cols = 1 + len(bands)
-    thumbs = []
+    thumbs: list[tuple[str, list[Image.Image]]] = []
     for name, image, mined in rows:
         pictures = [image] + [ov for _, ov, _ in band_overlays(image, mined, bands)]
         h, w = image.shape[:2]
         size = (max(1, round(w * tile / max(h, w))), max(1, round(h * tile / max(h, w))))
-        thumbs.append((name, [Image.fromarray(p).resize(size, Image.BILINEAR) for p in pictures]))
+        thumbs.append((name, [Image.fromarray(p).resize(size, Image.Resampling.BILINEAR) for p in pictures]))
     height = head + pad + sum(t[1][0].height + pad for t in thumbs)
     canvas = Image.new("RGB", (cols * (tile + pad) + pad, height), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
@@ -89,9 +89,9 @@ def band_grid(
     for c, title in enumerate(titles):
         draw.text((pad + c * (tile + pad) + 4, 3), title, fill=(0, 0, 0))
     y = head + pad
-    for name, pictures in thumbs:
-        for c, thumb in enumerate(pictures):
+    for name, resized in thumbs:
+        for c, thumb in enumerate(resized):
             canvas.paste(thumb, (pad + c * (tile + pad), y))
         draw.text((pad + 4, y + 2), name, fill=(255, 255, 0))
-        y += pictures[0].height + pad
+        y += resized[0].height + pad
     return np.asarray(canvas)

@@ -161,6 +161,8 @@ class Block(nn.Module):
 class RopeEmbed(nn.Module):
     """DINOv3 axial RoPE; ``periods`` (head_dim / 4) is a buffer stored in the checkpoint."""
 
+    periods: torch.Tensor
+
     def __init__(self, spec: ViTSpec, base: float = 100.0) -> None:
         super().__init__()
         quarter = spec.head_dim // 4
@@ -168,9 +170,9 @@ class RopeEmbed(nn.Module):
         self.register_buffer("periods", periods)
 
     def forward(self, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
-        dd = {"device": self.periods.device, "dtype": torch.float32}
-        ch = torch.arange(0.5, h, **dd) / h
-        cw = torch.arange(0.5, w, **dd) / w
+        device = self.periods.device
+        ch = torch.arange(0.5, h, device=device, dtype=torch.float32) / h
+        cw = torch.arange(0.5, w, device=device, dtype=torch.float32) / w
         coords = torch.stack(torch.meshgrid(ch, cw, indexing="ij"), dim=-1).flatten(0, 1) * 2 - 1
         angles = 2 * math.pi * coords[:, :, None] / self.periods.float()[None, None, :]
         angles = angles.flatten(1, 2).tile(2)

@@ -42,7 +42,11 @@ def distinct_colors(count: int, seed: int = 0) -> list[tuple[int, int, int]]:
 
     rng = np.random.default_rng(seed)
     hues = (np.arange(count) * 0.618034 + rng.random()) % 1.0
-    return [tuple(int(255 * c) for c in colorsys.hsv_to_rgb(h, 0.85, 0.95)) for h in hues]
+    colors = []
+    for h in hues:
+        r, g, b = colorsys.hsv_to_rgb(h, 0.85, 0.95)
+        colors.append((int(255 * r), int(255 * g), int(255 * b)))
+    return colors
 
 
 def draw_points(image: np.ndarray, points: np.ndarray, labels: np.ndarray,
