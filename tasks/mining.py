@@ -78,23 +78,9 @@ def table_statistics(table_uri: str, out_uri: str, val_fraction: float) -> dict[
 
 @task(name="publish-mining-summary")
 def publish_mining_summary(summary: dict[str, Any], stats: dict[str, Any] | None, run_key: str) -> None:
-    """Table + Markdown artifacts: images, masks, errors by reason, masks per image, throughput."""
-    rows = [
-        {"metric": "images (this run)", "value": summary["images"]},
-        {"metric": "ok images (this run)", "value": summary["ok_images"]},
-        {"metric": "masks (this run)", "value": summary["masks"]},
-        {"metric": "masks per ok image", "value": round(summary["masks"] / max(summary["ok_images"], 1), 2)},
-        {"metric": "images per second", "value": summary["images_per_second"]},
-        {"metric": "seconds per image (mining)", "value": summary["mine_seconds_per_image"]},
-        {"metric": "shards written / skipped / total",
-         "value": f"{summary['shards_written']} / {summary['shards_skipped']} / {summary['shards_total']}"},
-    ] + [{"metric": f"errors: {k}", "value": v} for k, v in summary["errors"].items()]
-    create_table_artifact(rows, key=f"{run_key}-summary", description=f"mining of {summary['output_uri']}")
-    lines = [f"# Mining summary\n\nTable: `{summary['output_uri']}`\n", "| metric | value |", "|---|---|"]
-    lines += [f"| {r['metric']} | {r['value']} |" for r in rows]
-    if stats:
-        lines += ["", f"Whole table: {stats['images']} images, {stats['ok_images']} ok, {stats['masks']} masks; "
-                      f"split train={stats['split'].get('train', 0)} val={stats['split'].get('val', 0)}."]
-    if summary.get("dashboard_url"):
-        lines += ["", f"Ray dashboard: {summary['dashboard_url']}"]
-    create_markdown_artifact("\n".join(lines), key=f"{run_key}-report", description="mining report")
+    """Table + Markdown artifacts: images, masks, errors by reason, masks per image, throughput
+    (rendered by the library: :func:`unsamv2.jobs.mine.summary_markdown`)."""
+    from unsamv2.jobs.mine import summary_markdown, summary_rows
+
+    create_table_artifact(summary_rows(summary), key=f"{run_key}-summary", description=f"mining of {summary['output_uri']}")
+    create_markdown_artifact(summary_markdown(summary, stats), key=f"{run_key}-report", description="mining report")

@@ -128,30 +128,13 @@ def submit_training_job(config: dict[str, Any], address: str, workers: int = 1, 
 def publish_training_report(training: dict[str, Any], evaluation: dict[str, Any], summary_uri: str,
                             run_key: str = "mine-and-train") -> str:
     """Markdown + table artifacts (training summary, key evaluation numbers, the granularity
-    probe); the same Markdown is written to ``summary_uri``, which is returned."""
+    probe, rendered by :func:`unsamv2.train.summary.training_report_markdown`); the same Markdown
+    is written to ``summary_uri``, which is returned."""
     from unsamv2.data import storage
+    from unsamv2.train.summary import report_rows, training_report_markdown
 
-    metrics = evaluation["metrics"]
-    rows = [{"metric": k, "value": round(v, 4)} for k, v in sorted(metrics.items())
-            if k.endswith(("/1-IoU", "/NoC80", "/NoC85", "/NoC90", "/AR1000"))]
-    create_table_artifact(rows, key=f"{run_key}-metrics", description="evaluation of the new checkpoint")
-    val = training.get("val") or {}
-    lines = [
-        "# mine-and-train", "",
-        f"Checkpoint: `{training['checkpoint_uri']}` (step {training['steps']}, {training['world_size']} worker(s), "
-        f"{training['trainable_parameters']:,} trainable parameters)", "",
-        f"Loss: {training['first_loss']} → {training['final_loss']}; {training['masks_per_second']} masks/s; "
-        f"held-out IoU after 1 click {val.get('val_iou_click1', 'n/a')}", "",
-        f"Report: `{evaluation['files']['html']}` (also `report.md`, `report.json`)", "",
-        "| metric | value |", "|---|---|", *[f"| {r['metric']} | {r['value']} |" for r in rows],
-    ]
-    probe = evaluation.get("probe")
-    if probe:
-        lines += ["", f"Granularity probe (IoU after 1 click): ground-truth g {probe['gt_g']:.3f}, best fixed "
-                      f"g={probe['best_fixed_g']:g} {probe['best_fixed']:.3f}."]
-    if evaluation.get("verdict"):
-        lines += ["", f"Regression check: {evaluation['verdict']}"]
-    text = "\n".join(lines)
+    create_table_artifact(report_rows(evaluation), key=f"{run_key}-metrics", description="evaluation of the new checkpoint")
+    text = training_report_markdown(training, evaluation, title=run_key)
     create_markdown_artifact(text, key=f"{run_key}-report", description="training and evaluation")
     storage.write_text(summary_uri, text + "\n")
     return summary_uri

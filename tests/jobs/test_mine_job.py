@@ -1,5 +1,6 @@
 """The mine job on the local backend: one row per input, reruns skip, markers drive recomputation."""
 
+import json
 import os
 
 import pyarrow.compute as pc
@@ -101,3 +102,17 @@ def test_damaged_shards_are_re_mined_exactly(inputs, tmp_path):
     rerun = run_mine(_job(folder, out))
     assert (rerun.shards_skipped, rerun.shards_written) == (2, 2)
     assert read_mask_table(str(out)).to_pylist() == clean
+
+
+def test_the_library_renders_the_summary_for_cli_and_flow_alike(inputs, tmp_path):
+    """summary.md is written by run_mine itself (CLI users get it too); the flow's artifacts use
+    the same rendering."""
+    from unsamv2.jobs.mine import summary_markdown
+
+    folder, _ = inputs
+    summary = run_mine(_job(folder, tmp_path / "out"))
+    text = (tmp_path / "out" / "summary.md").read_text()
+    assert text.strip() == summary.to_markdown().strip()
+    assert "| images (this run) | 10 |" in text and "| errors: empty | 1 |" in text
+    stats = {"images": 10, "ok_images": 5, "masks": 0, "split": {"train": 9, "val": 1}}
+    assert "split train=9 val=1" in summary_markdown(json.loads(summary.to_json()), stats)

@@ -23,6 +23,7 @@ from unsamv2.pipeline.manifest import ManifestInfo, ensure_manifest
 from unsamv2.pipeline.stage import ImageMiner, MinerStage, Resources, noop_miner
 
 SUMMARY_FILE = "summary.json"
+SUMMARY_MD = "summary.md"
 
 
 def _default_miner_config() -> Any:
@@ -131,6 +132,44 @@ class MineSummary:
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
 
+    def rows(self) -> list[dict[str, Any]]:
+        """``{"metric", "value"}`` rows: images, masks, throughput, shards, errors by reason."""
+        return summary_rows(asdict(self))
+
+    def to_markdown(self, stats: dict[str, Any] | None = None) -> str:
+        """The run as Markdown (``summary.md``; the flow's report artifact); ``stats``: the
+        table statistics (``unsamv2.data.stats``) when computed."""
+        return summary_markdown(asdict(self), stats)
+
+
+def summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows of a :class:`MineSummary` given as a dict (what tasks pass around)."""
+    rows = [
+        {"metric": "images (this run)", "value": summary["images"]},
+        {"metric": "ok images (this run)", "value": summary["ok_images"]},
+        {"metric": "masks (this run)", "value": summary["masks"]},
+        {"metric": "masks per ok image", "value": round(summary["masks"] / max(summary["ok_images"], 1), 2)},
+        {"metric": "images per second", "value": summary["images_per_second"]},
+        {"metric": "seconds per image (mining)", "value": summary["mine_seconds_per_image"]},
+        {"metric": "shards written / skipped / total",
+         "value": f"{summary['shards_written']} / {summary['shards_skipped']} / {summary['shards_total']}"},
+    ]
+    rows += [{"metric": f"errors: {k}", "value": v} for k, v in summary["errors"].items()]
+    rows += [{"metric": f"skipped input paths: {k}", "value": v} for k, v in summary.get("skipped_paths", {}).items()]
+    return rows
+
+
+def summary_markdown(summary: dict[str, Any], stats: dict[str, Any] | None = None) -> str:
+    """Markdown of a :class:`MineSummary` given as a dict, with the table statistics if any."""
+    lines = [f"# Mining summary\n\nTable: `{summary['output_uri']}`\n", "| metric | value |", "|---|---|"]
+    lines += [f"| {r['metric']} | {r['value']} |" for r in summary_rows(summary)]
+    if stats:
+        lines += ["", f"Whole table: {stats['images']} images, {stats['ok_images']} ok, {stats['masks']} masks; "
+                      f"split train={stats['split'].get('train', 0)} val={stats['split'].get('val', 0)}."]
+    if summary.get("dashboard_url"):
+        lines += ["", f"Ray dashboard: {summary['dashboard_url']}"]
+    return "\n".join(lines)
+
 
 ProgressFn = Callable[[int, int, RunCounters], None]
 
@@ -156,6 +195,7 @@ def run_mine(job: MineJob, on_progress: ProgressFn | None = None) -> MineSummary
         raise RuntimeError(f"shards {assembler.remaining} did not receive all their rows; rerun to complete them")
     summary = _summarise(job, info, skipped, assembler.counters, time.perf_counter() - start, dashboard)
     storage.write_text(storage.join(job.output_uri, SUMMARY_FILE), summary.to_json())
+    storage.write_text(storage.join(job.output_uri, SUMMARY_MD), summary.to_markdown() + "\n")
     _raise_if_failed(summary, assembler.counters)
     return summary
 

@@ -1,11 +1,11 @@
-"""What a finished training run leaves next to its checkpoints: ``summary.json`` and ``loss.png``."""
+"""What a finished training run leaves next to its checkpoints (``summary.json``, ``loss.png``) and\nthe Markdown report of a training run with its evaluation (the ``mine-and-train`` summary)."""
 
 from __future__ import annotations
 
 import io
 import json
 from dataclasses import asdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -55,3 +55,33 @@ def write_summary(result: TrainResult) -> dict[str, str]:
 def read_summary(output_uri: str) -> dict:
     """The ``summary.json`` of a finished run (a dict with :class:`TrainResult`'s fields)."""
     return json.loads(storage.read_text(storage.join(output_uri, "summary.json")))
+
+
+def report_rows(evaluation: dict[str, Any]) -> list[dict[str, Any]]:
+    """The key evaluation numbers (1-IoU, NoC80/85/90, AR1000) as ``{"metric", "value"}`` rows."""
+    return [{"metric": k, "value": round(v, 4)} for k, v in sorted(evaluation["metrics"].items())
+            if k.endswith(("/1-IoU", "/NoC80", "/NoC85", "/NoC90", "/AR1000"))]
+
+
+def training_report_markdown(training: dict[str, Any], evaluation: dict[str, Any],
+                             title: str = "mine-and-train") -> str:
+    """Markdown of a training run (its ``TrainResult`` as a dict) and the evaluation of its
+    checkpoint (:func:`unsamv2.eval.checkpoint.evaluate_checkpoint`'s result): checkpoint, loss,
+    throughput, held-out IoU, the key metrics, the granularity probe and the regression verdict."""
+    val = training.get("val") or {}
+    lines = [
+        f"# {title}", "",
+        f"Checkpoint: `{training['checkpoint_uri']}` (step {training['steps']}, {training['world_size']} worker(s), "
+        f"{training['trainable_parameters']:,} trainable parameters)", "",
+        f"Loss: {training['first_loss']} → {training['final_loss']}; {training['masks_per_second']} masks/s; "
+        f"held-out IoU after 1 click {val.get('val_iou_click1', 'n/a')}", "",
+        f"Report: `{evaluation['files']['html']}` (also `report.md`, `report.json`)", "",
+        "| metric | value |", "|---|---|", *[f"| {r['metric']} | {r['value']} |" for r in report_rows(evaluation)],
+    ]
+    probe = evaluation.get("probe")
+    if probe:
+        lines += ["", f"Granularity probe (IoU after 1 click): ground-truth g {probe['gt_g']:.3f}, best fixed "
+                      f"g={probe['best_fixed_g']:g} {probe['best_fixed']:.3f}."]
+    if evaluation.get("verdict"):
+        lines += ["", f"Regression check: {evaluation['verdict']}"]
+    return "\n".join(lines)
