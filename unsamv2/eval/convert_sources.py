@@ -101,7 +101,8 @@ def pick_disjoint(masks: Sequence[np.ndarray], k: int, rng: np.random.Generator)
     list with positions of its shrinking working list, so the masks it keeps can differ from
     the ones it checked; here the checked masks are the kept ones.)
     """
-    remaining, chosen = list(range(len(masks))), []
+    remaining = list(range(len(masks)))
+    chosen: list[int] = []
     union: np.ndarray | None = None
     for _ in range(2 * len(masks)):
         if len(chosen) >= min(k, len(masks)):
@@ -118,7 +119,8 @@ class _LazyMasks(Sequence):
     """(H, W) bool masks decoded from compressed RLE counts on first access."""
 
     def __init__(self, counts: list[bytes], height: int, width: int) -> None:
-        self.counts, self.height, self.width, self._cache = counts, height, width, {}
+        self.counts, self.height, self.width = counts, height, width
+        self._cache: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.counts)

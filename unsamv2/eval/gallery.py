@@ -31,9 +31,9 @@ def _crop_box(masks: Sequence[np.ndarray], shape: tuple[int, int], margin: float
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     side = int(max(y1 - y0, x1 - x0) * (1 + 2 * margin)) + 8  # square, so panels line up
     cy, cx = (y0 + y1) // 2, (x0 + x1) // 2
-    ys = _span(cy, side, shape[0])
-    xs = _span(cx, side, shape[1])
-    return ys[0], ys[1], xs[0], xs[1]
+    top, bottom = _span(cy, side, shape[0])
+    left, right = _span(cx, side, shape[1])
+    return top, bottom, left, right
 
 
 def _span(centre: int, side: int, limit: int) -> tuple[int, int]:

@@ -131,7 +131,7 @@ class ClickSession:
     points: list[tuple[float, float]] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
     ious: list[float] = field(default_factory=list)
-    _not_clicked: np.ndarray | None = field(default=None, repr=False)
+    _not_clicked: np.ndarray = field(init=False, repr=False)  # set in __post_init__
 
     def __post_init__(self) -> None:
         self.gt, self.ignore = _check_masks(self.gt, self.ignore)

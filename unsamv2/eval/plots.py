@@ -124,17 +124,17 @@ def chosen_granularity(report: EvalReport) -> bytes | None:
 
 def ar_by_granularity(report: EvalReport) -> bytes | None:
     """AR@1000 of each single g (points) and of the pooled detections (dashed), per dataset."""
-    datasets = [d for d in report.datasets if d.whole_image is not None]
+    datasets = [(d.name, whole) for d in report.datasets if (whole := d.whole_image) is not None]
     if not datasets:
         return None
     fig, (ax,) = _figure(1, width=5.5)
-    for i, d in enumerate(datasets):
+    for i, (name, whole) in enumerate(datasets):
         colour = COLOURS[i % len(COLOURS)]
-        by_g = d.whole_image.ar_by_g
-        ax.plot([float(g) for g in by_g], [100 * v for v in by_g.values()], marker="o", color=colour, label=d.name)
-        top = str(max(int(k) for k in d.whole_image.ar))
-        ax.axhline(100 * d.whole_image.ar[top], color=colour, linestyle="--", linewidth=1,
-                   label=f"{d.name}, all g pooled (AR@{top})")
+        by_g = whole.ar_by_g
+        ax.plot([float(g) for g in by_g], [100 * v for v in by_g.values()], marker="o", color=colour, label=name)
+        top = str(max(int(k) for k in whole.ar))
+        ax.axhline(100 * whole.ar[top], color=colour, linestyle="--", linewidth=1,
+                   label=f"{name}, all g pooled (AR@{top})")
     ax.set(title="whole-image AR by granularity", xlabel="granularity g", ylabel="AR@1000 (%)", ylim=(0, 105))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

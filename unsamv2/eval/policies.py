@@ -62,8 +62,13 @@ class ObjectRun:
 class Policy(Protocol):
     """A policy runs the click loop on one object of the already-embedded image."""
 
-    name: str
-    needs: str  # "granularity" (GranularityPredictor) or "multimask" (MultimaskPredictor)
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def needs(self) -> str:
+        """``"granularity"`` (GranularityPredictor) or ``"multimask"`` (MultimaskPredictor)."""
+        ...
 
     def run(self, predictor, gt: np.ndarray, ignore: np.ndarray | None, settings: LoopSettings) -> ObjectRun:
         """Simulate the clicks on ``gt`` (H, W) bool; see :class:`ObjectRun`."""

@@ -125,8 +125,8 @@ class EvalReport:
                         out[(d.name, f"{p.policy}/mIoU@{k}")] = float(p.miou[k - 1])
                 out[(d.name, f"{p.policy}/sec_per_object")] = float(p.seconds_per_object)
             if d.whole_image is not None:
-                for k, v in d.whole_image.ar.items():
-                    out[(d.name, f"whole/AR{k}")] = float(v)
+                for ar_key, v in d.whole_image.ar.items():
+                    out[(d.name, f"whole/AR{ar_key}")] = float(v)
                 for g, v in d.whole_image.ar_by_g.items():
                     out[(d.name, f"whole/AR1000@g={g}")] = float(v)
                 out[(d.name, "whole/sec_per_image")] = float(d.whole_image.seconds_per_image)

@@ -70,7 +70,7 @@ class EvalConfig:
 
     def make_policies(self) -> list[Policy]:
         """The policy objects, the oracle sweeping ``granularities``."""
-        out = []
+        out: list[Policy] = []
         for spec in self.policies:
             p = parse_policy(spec)
             out.append(OracleGranularity(tuple(self.granularities)) if isinstance(p, OracleGranularity) else p)
@@ -86,8 +86,8 @@ class EvalConfig:
             whole = WholeImageSettings.of(generator) or self.whole_image_settings
         sam2 = None
         if any(p.needs == "multimask" for p in self.make_policies()):
-            reported = tuple(getattr(baseline, k, None) for k in ("single_threshold", "multimask_threshold"))
-            sam2 = self.sam2_thresholds if None in reported else tuple(float(v) for v in reported)
+            single, multi = (getattr(baseline, k, None) for k in ("single_threshold", "multimask_threshold"))
+            sam2 = self.sam2_thresholds if single is None or multi is None else (float(single), float(multi))
         return replace(self, whole_image_settings=whole, sam2_thresholds=sam2)
 
     def protocol_hash(self) -> str:

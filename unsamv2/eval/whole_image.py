@@ -181,7 +181,7 @@ def pool_detections(
     Detections are sorted by score, highest first; ``granularity`` is kept on each.
     """
     keep = None if granularities is None else {round(float(g), 6) for g in granularities}
-    dets = []
+    dets: list[dict[str, Any]] = []
     for rec in records:
         g = float(rec["granularity"])
         if keep is not None and round(g, 6) not in keep:
