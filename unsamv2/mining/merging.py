@@ -1,4 +1,4 @@
-"""Bottom-up merging of 4-connected patch regions (the "conquer" step's core, DESIGN.md 2.1.3).
+"""Bottom-up merging of 4-connected patch regions (the "conquer" step's core, docs/architecture.md#mining-conquer).
 
 Semantics (both implementations below follow them exactly and return identical masks):
 
