@@ -19,7 +19,40 @@ The names below are importable from ``unsamv2.eval`` directly; their modules loa
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what _EXPORTS names, for type checkers (at runtime __getattr__ loads it lazily)
+    from unsamv2.eval.checkpoint import benchmark_datasets as benchmark_datasets
+    from unsamv2.eval.checkpoint import evaluate_checkpoint as evaluate_checkpoint
+    from unsamv2.eval.datasets import CocoDataset as CocoDataset
+    from unsamv2.eval.datasets import DatasetSpec as DatasetSpec
+    from unsamv2.eval.datasets import SceneDataset as SceneDataset
+    from unsamv2.eval.datasets import parse_scenes as parse_scenes
+    from unsamv2.eval.history import RegressionVerdict as RegressionVerdict
+    from unsamv2.eval.history import append_history as append_history
+    from unsamv2.eval.history import check_regressions as check_regressions
+    from unsamv2.eval.history import pin_baseline as pin_baseline
+    from unsamv2.eval.interactive import mask_iou as mask_iou
+    from unsamv2.eval.interactive import simulate_clicks as simulate_clicks
+    from unsamv2.eval.interactive import simulate_clicks_trace as simulate_clicks_trace
+    from unsamv2.eval.metrics import miou_at as miou_at
+    from unsamv2.eval.metrics import miou_curve as miou_curve
+    from unsamv2.eval.metrics import noc as noc
+    from unsamv2.eval.metrics import nof as nof
+    from unsamv2.eval.output import write_report as write_report
+    from unsamv2.eval.policies import FixedGranularity as FixedGranularity
+    from unsamv2.eval.policies import OracleGranularity as OracleGranularity
+    from unsamv2.eval.policies import Sam2BestOf3 as Sam2BestOf3
+    from unsamv2.eval.policies import Sam2Single as Sam2Single
+    from unsamv2.eval.policies import parse_policy as parse_policy
+    from unsamv2.eval.protocols import GranularityPredictor as GranularityPredictor
+    from unsamv2.eval.protocols import MaskGenerator as MaskGenerator
+    from unsamv2.eval.protocols import MultimaskPredictor as MultimaskPredictor
+    from unsamv2.eval.report import EvalReport as EvalReport
+    from unsamv2.eval.runner import EvalConfig as EvalConfig
+    from unsamv2.eval.runner import evaluate as evaluate
+    from unsamv2.eval.whole_image import average_recall as average_recall
+    from unsamv2.eval.whole_image import pool_detections as pool_detections
 
 _EXPORTS = {
     "simulate_clicks": "interactive", "simulate_clicks_trace": "interactive", "mask_iou": "interactive",

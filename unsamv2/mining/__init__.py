@@ -9,7 +9,19 @@ Public API (imported lazily, so ``import unsamv2.mining`` stays cheap)::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what _EXPORTS names, for type checkers (at runtime __getattr__ loads it lazily)
+    from unsamv2.mining.config import MinedMask as MinedMask
+    from unsamv2.mining.config import MinerConfig as MinerConfig
+    from unsamv2.mining.dino import load_dino_backbone as load_dino_backbone
+    from unsamv2.mining.features import PatchDescriptor as PatchDescriptor
+    from unsamv2.mining.granularity import granularity_scores as granularity_scores
+    from unsamv2.mining.maskcut import maskcut as maskcut
+    from unsamv2.mining.merging import merge_regions as merge_regions
+    from unsamv2.mining.miner import Miner as Miner
+    from unsamv2.mining.miner import build_backbone as build_backbone
+    from unsamv2.mining.miner import to_mask_records as to_mask_records
 
 _EXPORTS = {
     "Miner": "unsamv2.mining.miner",

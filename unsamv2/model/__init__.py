@@ -21,7 +21,31 @@ Public API (imported lazily: ``import unsamv2.model`` does not import torch or s
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what _EXPORTS names, for type checkers (at runtime __getattr__ loads it lazily)
+    from unsamv2.model.adapter import adapter_parameters as adapter_parameters
+    from unsamv2.model.adapter import adapter_state_dict as adapter_state_dict
+    from unsamv2.model.adapter import count_parameters as count_parameters
+    from unsamv2.model.adapter import load_adapter as load_adapter
+    from unsamv2.model.adapter import read_adapter as read_adapter
+    from unsamv2.model.adapter import save_adapter as save_adapter
+    from unsamv2.model.adapter import set_trainable as set_trainable
+    from unsamv2.model.adapter import trainable_parameters as trainable_parameters
+    from unsamv2.model.build import build_model as build_model
+    from unsamv2.model.build import build_sam2 as build_sam2
+    from unsamv2.model.build import config_names as config_names
+    from unsamv2.model.decoder import GranularityMaskDecoder as GranularityMaskDecoder
+    from unsamv2.model.generator import UnSAMv2MaskGenerator as UnSAMv2MaskGenerator
+    from unsamv2.model.granularity import GranularityEncoder as GranularityEncoder
+    from unsamv2.model.granularity import GranularityPromptEncoder as GranularityPromptEncoder
+    from unsamv2.model.granularity import fourier_features as fourier_features
+    from unsamv2.model.lora import LoRALinear as LoRALinear
+    from unsamv2.model.network import DecoderOutput as DecoderOutput
+    from unsamv2.model.network import ImageFeatures as ImageFeatures
+    from unsamv2.model.network import UnSAMv2Model as UnSAMv2Model
+    from unsamv2.model.predictor import UnSAMv2Predictor as UnSAMv2Predictor
+    from unsamv2.model.video import UnSAMv2VideoPredictor as UnSAMv2VideoPredictor
 
 _EXPORTS = {
     "build_model": "build",

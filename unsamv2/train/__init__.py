@@ -19,7 +19,26 @@ Public API (imported lazily: ``import unsamv2.train`` does not import torch)::
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what _EXPORTS names, for type checkers (at runtime __getattr__ loads it lazily)
+    from unsamv2.train.checkpoint import latest_checkpoint as latest_checkpoint
+    from unsamv2.train.checkpoint import load_trained_model as load_trained_model
+    from unsamv2.train.clicks import sample_clicks as sample_clicks
+    from unsamv2.train.config import AugmentConfig as AugmentConfig
+    from unsamv2.train.config import TrainConfig as TrainConfig
+    from unsamv2.train.guard import TrainingDivergedError as TrainingDivergedError
+    from unsamv2.train.losses import LossWeights as LossWeights
+    from unsamv2.train.losses import dice_loss as dice_loss
+    from unsamv2.train.losses import interactive_loss as interactive_loss
+    from unsamv2.train.losses import iou_l1_loss as iou_l1_loss
+    from unsamv2.train.losses import object_score_loss as object_score_loss
+    from unsamv2.train.losses import sigmoid_focal_loss as sigmoid_focal_loss
+    from unsamv2.train.probe import granularity_probe as granularity_probe
+    from unsamv2.train.recipe import StepLog as StepLog
+    from unsamv2.train.recipe import TrainResult as TrainResult
+    from unsamv2.train.recipe import train as train
+    from unsamv2.train.supervision import human_mask_table as human_mask_table
 
 _EXPORTS = {
     "TrainConfig": "config",
