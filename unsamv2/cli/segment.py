@@ -164,7 +164,7 @@ def _write_whole(args: argparse.Namespace, model: Any, image: Any, gs: Any) -> l
     for g in tqdm(gs, desc="granularities", file=sys.stderr):
         records = generator.generate_for_set_image(float(g))
         name = f"g{g:.2f}"
-        masks = decode_rles([r["rle"] for r in records], height, width) if records else []
+        masks = decode_rles([r["rle"] for r in records], height, width)  # (0, H, W) without records
         # largest first, so small masks stay visible on top
         order = sorted(range(len(records)), key=lambda i: -records[i]["area"])
         picture = overlay_masks(image, [masks[i] for i in order])

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -55,7 +55,8 @@ def table_to_coco(table: pa.Table) -> dict[str, Any]:
 
     Only rows with status ``ok`` are exported; ``file_name`` is the row's ``image_uri``.
     """
-    images, annotations = [], []
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     cols = ["image_id", "image_uri", "height", "width", "status", "masks"]
     for row in table.select(cols).to_pylist():
         if row["status"] != STATUS_OK:
@@ -213,9 +214,10 @@ def _rle_problem(seg: Mapping[str, Any], h: int, w: int) -> str | None:
         runs = np.asarray(counts, dtype=np.int64)
     else:
         raw = counts.encode("utf-8", "replace") if isinstance(counts, str) else counts
-        runs = _rle_runs(bytes(raw)) if isinstance(raw, bytes | bytearray) else None
-        if runs is None or (runs < 0).any():
+        decoded = _rle_runs(bytes(raw)) if isinstance(raw, bytes | bytearray) else None
+        if decoded is None or (decoded < 0).any():
             return "has compressed RLE counts that are not a valid COCO RLE string"
+        runs = decoded
     total = int(runs.sum())
     if total != h * w:
         return f"has an RLE whose runs cover {total:,} pixels, but its image is {w}x{h} ({h * w:,} pixels)"
@@ -259,7 +261,7 @@ def _ann_fields(ann: Mapping[str, Any], default_origin: str) -> dict[str, Any]:
             "origin": origin, "score": float(ann.get("score", 1.0))}
 
 
-def _masks_of(anns: list[Mapping[str, Any]], h: int, w: int, default_origin: str,
+def _masks_of(anns: Sequence[Mapping[str, Any]], h: int, w: int, default_origin: str,
               where: str) -> list[dict[str, Any]]:
     counts = [_segmentation_rle(a, h, w, where) for a in anns]
     areas, boxes = rle_areas(counts, h, w), rle_bboxes(counts, h, w)

@@ -258,11 +258,14 @@ def list_complete_shards(root: str) -> list[ShardInfo]:
 def scan_shards(root: str) -> tuple[list[ShardInfo], dict[int, str]]:
     """(intact shards, {index: reason} of shards whose marker or data file is damaged); reads every
     shard's data file once. Shards without a marker are neither (they are simply not done)."""
-    intact, damaged = [], {}
+    intact: list[ShardInfo] = []
+    damaged: dict[int, str] = {}
     for index in _marker_indices(root):
         reason = verify_shard(root, index)
         if reason is None:
-            intact.append(read_marker(root, index))
+            info = read_marker(root, index)
+            if info is not None:  # a marker removed since it was verified: not done, as without one
+                intact.append(info)
         elif reason != "no _SUCCESS marker":
             damaged[index] = reason
     return intact, damaged

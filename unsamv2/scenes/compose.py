@@ -108,7 +108,9 @@ def paint_labels(placed: list[Placed], size: int) -> tuple[np.ndarray, list[tupl
     labels = np.zeros((size, size), dtype=np.int32)
     windows = []
     for p, offset in zip(placed, _offsets(placed)[:-1], strict=True):
-        img, loc = _window(p.top, p.left, p.model.labels.shape, size)
+        window = _window(p.top, p.left, p.model.labels.shape, size)
+        assert window is not None, "placement keeps every object on the canvas"
+        img, loc = window
         local = p.model.labels[loc]
         inside = local >= 0
         labels[img][inside] = local[inside] + int(offset) + 1

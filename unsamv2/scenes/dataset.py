@@ -96,7 +96,8 @@ def write_scene_dataset(
     """
     scenes = iter_scenes(n, seed, check_size(size), config)
     _prepare_output(out_dir)
-    images, annotations = [], []
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for i, scene in enumerate(scenes):
         file_name = f"images/scene_{i:05d}.png"
         storage.write_bytes(storage.join(out_dir, *file_name.split("/")), encode_png(scene.image))
