@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict
 
 import torch
 from sam2.sam2_video_predictor import SAM2VideoPredictor
@@ -51,6 +51,15 @@ class DecoderOutput(NamedTuple):
     object_score_logits: Tensor
 
 
+class _AdapterOptions(TypedDict):
+    lora_rank: int
+    lora_alpha: float
+    lora_dropout: float
+    num_frequencies: int
+    temperature: float
+    granularity_dropout: float
+
+
 class UnSAMv2Model(SAM2VideoPredictor):
     """SAM-2 + granularity encoder, granularity output token and decoder LoRA.
 
@@ -63,7 +72,7 @@ class UnSAMv2Model(SAM2VideoPredictor):
                  lora_dropout: float = 0.1, fourier_dim: int = 128, temperature: float = 100.0,
                  granularity_dropout: float = 0.1, **sam2_kwargs: Any) -> None:
         # SAM2Base.__init__ calls _build_sam_heads, which needs these.
-        self._adapter_options = {
+        self._adapter_options: _AdapterOptions = {
             "lora_rank": int(lora_rank),
             "lora_alpha": float(lora_alpha if lora_alpha is not None else 2 * lora_rank),
             "lora_dropout": float(lora_dropout),
@@ -72,6 +81,10 @@ class UnSAMv2Model(SAM2VideoPredictor):
             "granularity_dropout": float(granularity_dropout),
         }
         super().__init__(**sam2_kwargs)
+
+    # SAM-2's heads, replaced by ours in _build_sam_heads
+    sam_prompt_encoder: GranularityPromptEncoder
+    sam_mask_decoder: GranularityMaskDecoder
 
     # ----------------------------------------------------------------------------- building
     def _build_sam_heads(self) -> None:
@@ -159,7 +172,8 @@ class UnSAMv2Model(SAM2VideoPredictor):
             per_image = batch // image_embed.shape[0]
             image_embed = image_embed.repeat_interleave(per_image, dim=0)
             if high_res is not None:
-                high_res = tuple(f.repeat_interleave(per_image, dim=0) for f in high_res)
+                s0, s1 = high_res
+                high_res = (s0.repeat_interleave(per_image, dim=0), s1.repeat_interleave(per_image, dim=0))
         sparse, dense = self.sam_prompt_encoder(
             points=(point_coords, point_labels), boxes=None, masks=mask_input,
             granularity=granularity)

@@ -57,11 +57,11 @@ def draw_params(aug: AugmentConfig, rng: np.random.Generator) -> AugmentParams:
     flip = bool(rng.random() < aug.hflip)
     angle = float(rng.uniform(-aug.degrees, aug.degrees))
     shear = float(rng.uniform(-aug.shear, aug.shear))
-    jitter = []
+    jitter: list[tuple[tuple[int, ...], tuple[float, float, float]]] = []
     for ranges in aug.jitter:
         order = tuple(int(i) for i in rng.permutation(3))
-        factors = tuple(float(rng.uniform(1.0 - v, 1.0 + v)) for v in ranges)
-        jitter.append((order, factors))
+        brightness, contrast, saturation = (float(rng.uniform(1.0 - v, 1.0 + v)) for v in ranges)
+        jitter.append((order, (brightness, contrast, saturation)))
     grayscale = bool(rng.random() < aug.grayscale)
     return AugmentParams(flip, angle, shear, tuple(jitter), grayscale)
 

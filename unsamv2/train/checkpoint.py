@@ -202,8 +202,9 @@ def latest_checkpoint(output_uri: str) -> str | None:
     candidates = step_folders(output_uri)
     pointed = latest_pointer(output_uri)
     if pointed is not None:
-        step = int(_STEP_NAME.match(posixpath.basename(pointed)).group(1))
-        candidates.setdefault(step, pointed)
+        match = _STEP_NAME.match(posixpath.basename(pointed))
+        if match is not None:  # always: latest_pointer only names step-N folders
+            candidates.setdefault(int(match.group(1)), pointed)
     for step in sorted(candidates, reverse=True):
         problem = checkpoint_problem(candidates[step])
         if problem is None:

@@ -18,7 +18,7 @@ import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any
+from typing import Any, Literal, TypeGuard
 
 from unsamv2.errors import InputError
 
@@ -98,7 +98,7 @@ class TrainConfig:
     model_config: str = "base"
     base_checkpoint: str | None = None
     init_adapter: str | None = None
-    trainable: str = "adapter"
+    trainable: Literal["adapter", "full"] = "adapter"
     objective: str = "unsamv2"
     max_steps: int = 1000
     warmup_steps: int = 0
@@ -215,7 +215,7 @@ def _known(cls: type, data: dict[str, Any], what: str) -> dict[str, Any]:
     return dict(data)
 
 
-def _finite(value: object) -> bool:
+def _finite(value: object) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 

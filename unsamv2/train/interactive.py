@@ -26,8 +26,8 @@ from unsamv2.train.losses import StepPrediction, gate_by_object_score
 def repeat_features(features: ImageFeatures, counts: Tensor) -> ImageFeatures:
     """Image features (B, ...) -> one row per object, ``counts[i]`` rows for image i."""
     embed = features.image_embed.repeat_interleave(counts, dim=0)
-    high = None if features.high_res is None else tuple(f.repeat_interleave(counts, dim=0)
-                                                       for f in features.high_res)
+    high = None if features.high_res is None else (features.high_res[0].repeat_interleave(counts, dim=0),
+                                                   features.high_res[1].repeat_interleave(counts, dim=0))
     return ImageFeatures(embed, high)
 
 

@@ -159,6 +159,7 @@ def _setup(config: TrainConfig, resume: bool | str) -> _Run:
     device = _device(config.device)
     torch.manual_seed(derive_seed(config.seed, rank, 0))
     clicks = torch.Generator().manual_seed(derive_seed(config.seed, rank, 1))
+    loop: torch.nn.Module
     if config.objective == "sam2":
         from unsamv2.model.build import build_sam2
         from unsamv2.train.sam2_loop import Sam2ClickLoop
@@ -213,6 +214,7 @@ def _human_table(config: TrainConfig, rank: int) -> str | None:
 
     uri = storage.join(config.output_uri, "human_table")
     if rank == 0:
+        assert config.human_coco_uri is not None  # TrainConfig requires it when human_fraction > 0
         human_mask_table(config.human_coco_uri, uri, image_root=config.human_image_root)
     dist.barrier()
     return uri
