@@ -126,7 +126,8 @@ def run_stage_ray(stage: MinerStage, output_uri: str, pending: list[int], assemb
     # actors that hold every CPU) reads each pending shard's row group of the manifest. A 0-CPU task
     # has no resource bound, so the pool size caps it: without a cap Ray starts a worker process per
     # shard at once (measured: dozens of processes, GBs of memory, 10x slower on 2 cores).
-    ds = ray.data.from_items([{"shard": s} for s in pending], override_num_blocks=min(len(pending), 200))
+    ds: ray.data.Dataset = ray.data.from_items([{"shard": s} for s in pending],
+                                               override_num_blocks=min(len(pending), 200))
     ds = ds.map_batches(functools.partial(_shard_entries, output_uri), batch_size=1, batch_format="pyarrow",
                         num_cpus=0, compute=ray.data.TaskPoolStrategy(size=min(ENTRY_READERS, len(pending))))
     registry = start_registry()

@@ -13,7 +13,10 @@ import contextlib
 import logging
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from ray._private.worker import BaseContext, RayContext
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +79,14 @@ def init_ray(address: str | None = None, *, include_dashboard: bool = True, num_
         ctx = ray.init(address=address, runtime_env=runtime_env, ignore_reinit_error=True)
     else:
         ctx = _start_local_ray(runtime_env, include_dashboard=include_dashboard, num_cpus=num_cpus)
-    url = ctx.address_info.get("webui_url") if include_dashboard else None
+    url = _address_info(ctx).get("webui_url") if include_dashboard else None
     return f"http://{url}" if url and "://" not in url else (url or None)
+
+
+def _address_info(ctx: BaseContext) -> dict[str, str | None]:
+    """The node addresses of a ``ray.init`` result: typed as BaseContext, it is a RayContext for a
+    driver (Ray Client, whose context has none, is refused above)."""
+    return cast("RayContext", ctx).address_info
 
 
 def _start_local_ray(runtime_env: dict[str, Any], *, include_dashboard: bool, num_cpus: int | None) -> Any:
@@ -94,11 +103,20 @@ def _start_local_ray(runtime_env: dict[str, Any], *, include_dashboard: bool, nu
         kwargs["_temp_dir"] = str(private_runtime_dir() / "ray")
     with _single_machine_node():
         ctx = ray.init(**kwargs)
-    node_ip = ctx.address_info.get("node_ip_address")
+    node_ip = _address_info(ctx).get("node_ip_address")
     if node_ip != "127.0.0.1":
         log.warning("the local Ray node has address %s, not 127.0.0.1: its metrics port may listen on all "
                     "interfaces (this Ray version ignored its single-machine setting)", node_ip)
     return ctx
+
+
+def _ray_constants() -> Any:
+    """Ray's private constants module (its attributes vary by Ray version), or None."""
+    try:
+        from ray._private import ray_constants
+    except ImportError:
+        return None
+    return ray_constants
 
 
 @contextlib.contextmanager
@@ -111,10 +129,7 @@ def _single_machine_node() -> Iterator[None]:
     driver) inherit the variable; this process read it at import, so its parsed value is set too.
     Both are restored afterwards: a later connection to a remote cluster is unaffected.
     """
-    try:
-        from ray._private import ray_constants
-    except ImportError:
-        ray_constants = None
+    ray_constants = _ray_constants()
     if not hasattr(ray_constants, "ENABLE_RAY_CLUSTER"):  # another Ray: start as is; init_ray warns
         yield
         return
