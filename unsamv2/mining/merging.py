@@ -137,7 +137,7 @@ def _merge_python(feats: np.ndarray, thr: tuple[float, ...]) -> tuple[np.ndarray
     ea, eb = _grid_edges(height, width)
     heap = list(zip((-_edge_cosines(sums, norms, ea, eb)).tolist(), ea.tolist(), eb.tolist(), strict=True))
     heapq.heapify(heap)
-    nbrs: list[set[int]] = [set() for _ in range(n)] + [set() for _ in range(n - 1)]
+    nbrs: list[set[int]] = [set() for _ in range(2 * n - 1)]
     for a, b in zip(ea.tolist(), eb.tolist(), strict=True):
         nbrs[a].add(b)
         nbrs[b].add(a)

@@ -12,6 +12,8 @@ attention — 7 modules, 28 projections for SAM-2's depth-2 decoder.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -69,7 +71,8 @@ class LoRALinear(nn.Linear):
 def attention_modules(transformer: nn.Module) -> list[tuple[str, nn.Module]]:
     """The attention modules of a SAM-2 ``TwoWayTransformer``, as (name, module), in order."""
     found = []
-    for index, layer in enumerate(transformer.layers):
+    layers = cast(nn.ModuleList, transformer.layers)
+    for index, layer in enumerate(layers):
         for name in ("self_attn", "cross_attn_token_to_image", "cross_attn_image_to_token"):
             found.append((f"layers.{index}.{name}", getattr(layer, name)))
     found.append(("final_attn_token_to_image", transformer.final_attn_token_to_image))
