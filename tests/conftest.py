@@ -17,6 +17,12 @@ from collections.abc import Iterator
 import pytest
 from support.net import free_port
 
+# One math thread per process (torch, numpy, and the CLI / Ray processes tests start, which inherit
+# it). The tests' tensors are tiny; with two OpenMP threads on a 2-core machine that is also running
+# something else, every parallel region waits for a descheduled thread, and the unit tier measured
+# 3.5x slower (2m28s against 42s, the same tests, one busy core). Set OMP_NUM_THREADS to override.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("MPLBACKEND", "Agg")

@@ -27,7 +27,6 @@ def official():
 
 
 @pytest.mark.parametrize("name", MODELS)
-@pytest.mark.slow
 def test_patch_tokens_match_the_official_code(official, name):
     folder, spec, images = official
     model = spec["models"][name]

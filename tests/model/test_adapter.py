@@ -126,7 +126,6 @@ def test_adapter_missing_tensors_are_named(fresh_tiny, tmp_path):
         load_adapter(fresh_tiny, str(path))
 
 
-@pytest.mark.slow
 def test_gradients_reach_only_the_adapter(fresh_tiny, photo):
     """The training contract: encode_image + decode, differentiable, SAM-2 frozen."""
     from unsamv2.model.predictor import preprocess_image

@@ -25,7 +25,6 @@ def _rewrite(path: str, change) -> None:
     ("one-inf", "not finite"),
     ("int64", "not floating point"),
 ])
-@pytest.mark.slow
 def test_a_non_finite_or_integer_adapter_is_refused(fresh_tiny, randomize_adapter, tmp_path, case, expected):
     randomize_adapter(fresh_tiny, seed=3)
     path = str(tmp_path / "adapter.safetensors")

@@ -42,7 +42,6 @@ def assert_same(a, b):
         np.testing.assert_allclose(x, y, rtol=0, atol=1e-6)
 
 
-@pytest.mark.slow
 def test_official_layout_checkpoint_loads_strictly_and_reproduces_outputs(trained, photo, tmp_path):
     model, expected = trained
     official = to_official(model.state_dict())
@@ -57,7 +56,6 @@ def test_official_layout_checkpoint_loads_strictly_and_reproduces_outputs(traine
     assert_same(outputs(loaded, photo), expected)
 
 
-@pytest.mark.slow
 def test_sam2_only_checkpoint_plus_adapter_file_loads(trained, photo, tmp_path):
     model, expected = trained
     sam2_only = {k: v for k, v in model.state_dict().items() if not is_adapter_key(k)}

@@ -85,7 +85,6 @@ def test_segment_whole_image_writes_a_png_per_mask(image_file, photo, tmp_path, 
         assert (png == planted[k]).all() and (png == decode_rles([encode_rle(planted[k])], h, w)[0]).all()
 
 
-@pytest.mark.slow
 def test_segment_video(photo, tmp_path, capsys):
     frames = tmp_path / "frames"
     frames.mkdir()

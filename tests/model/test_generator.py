@@ -60,7 +60,6 @@ def test_one_image_embedding_for_all_granularities(tiny_model, photo, monkeypatc
     assert len(calls) == 1
 
 
-@pytest.mark.slow
 def test_filters_follow_the_reference_thresholds(tiny_model, photo):
     assert iou_threshold_for(0.1) == iou_threshold_for(0.49) == 0.65
     assert iou_threshold_for(0.5) == iou_threshold_for(1.0) == 0.5
@@ -139,7 +138,6 @@ def _spy_decode(monkeypatch) -> list[dict]:
     return calls
 
 
-@pytest.mark.slow
 def test_m2m_second_pass_is_prompted_with_each_points_own_first_pass_logits(tiny_model, photo, monkeypatch):
     import torch
 
@@ -183,7 +181,6 @@ def test_m2m_second_pass_is_prompted_with_each_points_own_first_pass_logits(tiny
         assert (decode_rle(r["rle"], height, width) == mask).all()
 
 
-@pytest.mark.slow
 def test_m2m_off_decodes_once_without_a_mask_prompt(tiny_model, photo, monkeypatch):
     gen = UnSAMv2MaskGenerator(tiny_model, points_per_side=3, points_per_batch=9, use_m2m=False)
     gen.predictor.set_image(photo)

@@ -21,7 +21,6 @@ def predictor(tiny_model, photo):
     return pred
 
 
-@pytest.mark.slow
 def test_outputs_have_the_documented_shapes(predictor, photo):
     masks, iou, low = predictor.predict(POINTS, LABELS, [0.1, 0.4, 0.7, 1.0])
     assert masks.shape == (4, *photo.shape[:2]) and masks.dtype == bool
@@ -32,7 +31,6 @@ def test_outputs_have_the_documented_shapes(predictor, photo):
     assert masks1.shape == (1, *photo.shape[:2]) and iou1.shape == (1,)
 
 
-@pytest.mark.slow
 def test_a_batch_over_g_equals_one_by_one(predictor):
     gs = [0.1, 0.35, 0.6, 0.85, 1.0]
     masks, iou, low = predictor.predict(POINTS, LABELS, gs)
@@ -44,7 +42,6 @@ def test_a_batch_over_g_equals_one_by_one(predictor):
         assert (m1[0] != masks[j]).mean() < 1e-4
 
 
-@pytest.mark.slow
 def test_predict_batch_rows_are_independent_prompt_sets(predictor):
     coords = np.array([[[200, 150], [0, 0]], [[200, 150], [30, 250]], [[60, 70], [100, 90]]],
                       dtype=np.float32)
@@ -73,7 +70,6 @@ def test_different_g_give_different_masks_on_a_hand_set_adapter(fresh_tiny, phot
         assert (masks[i] != masks[j]).mean() > 0.01
 
 
-@pytest.mark.slow
 def test_mask_input_is_used_and_broadcast(predictor):
     _, _, low = predictor.predict(POINTS, LABELS, [0.3, 0.9])
     fed_each = predictor.predict(POINTS, LABELS, [0.3, 0.9], mask_input=low)[2]
@@ -85,7 +81,6 @@ def test_mask_input_is_used_and_broadcast(predictor):
     np.testing.assert_allclose(single[0], fed_each[0], atol=1e-5)
 
 
-@pytest.mark.slow
 def test_threshold_is_configurable(tiny_model, photo):
     loose = UnSAMv2Predictor(tiny_model, mask_threshold=-1.0)
     strict = UnSAMv2Predictor(tiny_model, mask_threshold=1.0)

@@ -85,7 +85,6 @@ def test_shipped_unsamv2_turns_the_dial():
     assert ratio < 0.5 and untrained_ratio > 0.9
 
 
-@pytest.mark.slow
 def test_segment_with_no_model_flags_uses_the_shipped_unsamv2(tmp_path, capsys):
     scene = next(iter(iter_scenes(1, 1000, 256)))
     image = tmp_path / "scene.png"

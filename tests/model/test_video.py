@@ -34,7 +34,6 @@ def spy(tiny_model):
     handle.remove()
 
 
-@pytest.mark.slow
 def test_propagates_through_every_frame_with_g_fed_on_each(tiny_model, spy):
     video = UnSAMv2VideoPredictor(tiny_model)
     out = list(video.propagate(moving_square(), [[45, 45]], [1], 0.3, frame_index=1))
@@ -46,7 +45,6 @@ def test_propagates_through_every_frame_with_g_fed_on_each(tiny_model, spy):
     assert all(n == 3 for _, n in spy[1:])  # SAM-2's empty point + padding + granularity token
 
 
-@pytest.mark.slow
 def test_granularity_changes_the_propagated_masks(fresh_tiny, randomize_adapter):
     randomize_adapter(fresh_tiny, seed=5)
     video = UnSAMv2VideoPredictor(fresh_tiny, mask_threshold=0.0)
@@ -59,7 +57,6 @@ def test_granularity_changes_the_propagated_masks(fresh_tiny, randomize_adapter)
     assert all((a[i] == again[i]).all() for i in a)
 
 
-@pytest.mark.slow
 def test_frames_from_a_folder_in_natural_order(tiny_model, tmp_path):
     from PIL import Image
 

@@ -10,7 +10,6 @@ from unsamv2.train import TrainConfig, train
 from unsamv2.train.sam2_loop import Sam2ClickLoop
 
 
-@pytest.mark.slow
 def test_sam2_loop_first_click_is_multimask_and_gated():
     model = build_sam2("tiny", seed=0).train()
     size = model.image_size
