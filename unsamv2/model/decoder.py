@@ -1,4 +1,4 @@
-"""SAM-2's mask decoder plus the granularity-aware output token (DESIGN.md 2.2).
+"""SAM-2's mask decoder plus the granularity-aware output token (docs/architecture.md#model).
 
 Output tokens, in order: [object-score token], IoU token, SAM-2's 4 mask tokens, **granularity
 token**; then the sparse prompt tokens (points, padding point, granularity prompt). The
