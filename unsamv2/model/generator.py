@@ -1,4 +1,4 @@
-"""Whole-image segmentation at a granularity (DESIGN.md 2.4).
+"""Whole-image segmentation at a granularity (docs/architecture.md#inference).
 
 A grid of single positive clicks (64 x 64 in the reference), each decoded at g; with the
 mask-to-mask pass (``use_m2m``, on in the official evaluation) every click is decoded a second
