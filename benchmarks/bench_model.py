@@ -1,6 +1,6 @@
 """CPU latency of the UnSAMv2 model: embedding, decoding, batching over g, whole-image generation.
 
-    .venv/bin/python benchmarks/bench_model.py [--configs tiny sam2.1_hiera_s] [--repeats 5]
+    .venv/bin/python benchmarks/bench_model.py [--configs tiny sam2.1_hiera_s] [--repeats 5] [--no-m2m]
 
 Random weights (no checkpoint needed: latency does not depend on the values). Each number is the
 median over ``--repeats`` runs after one warm-up; the machine's load average is printed because
@@ -8,7 +8,11 @@ other processes share the CPU. Compared side by side in one run:
 
 - 10 granularities in ONE decoder call vs 10 separate calls (same clicks);
 - whole-image generation at 10 g with ONE image embedding vs re-embedding the image for every g
-  (what the reference generator does: it calls ``set_image`` inside ``generate``).
+  (what the reference generator does: it calls ``set_image`` inside ``generate``), with the m2m
+  second pass (the official evaluation's setting; ``--no-m2m`` decodes each click once).
+
+``benchmarks/bench_whole_image.py`` compares whole-image generation with the release's own
+generator.
 
 Each pair is timed alternately (A, B, A, B, ...) so that load changes hit both sides.
 """
@@ -51,7 +55,8 @@ def paired_median_seconds(fa: Callable[[], object], fb: Callable[[], object],
     return statistics.median(times_a), statistics.median(times_b)
 
 
-def bench_config(config: str, repeats: int, points_per_side: int) -> list[tuple[str, str, float]]:
+def bench_config(config: str, repeats: int, points_per_side: int,
+                 use_m2m: bool = True) -> list[tuple[str, str, float]]:
     import skimage.data
     import torch
 
@@ -76,7 +81,8 @@ def bench_config(config: str, repeats: int, points_per_side: int) -> list[tuple[
     add("10 g in one decode", batched)
     add("10 g as 10 separate decodes", separate)
 
-    generator = UnSAMv2MaskGenerator(model, points_per_side=points_per_side, points_per_batch=64)
+    generator = UnSAMv2MaskGenerator(model, points_per_side=points_per_side, points_per_batch=64,
+                                     use_m2m=use_m2m)
 
     def reembed_per_g() -> None:
         for g in GRANULARITIES:
@@ -84,7 +90,7 @@ def bench_config(config: str, repeats: int, points_per_side: int) -> list[tuple[
 
     once, per_g = paired_median_seconds(lambda: generator.generate(image, GRANULARITIES),
                                         reembed_per_g, max(1, repeats // 2))
-    grid = f"{points_per_side}x{points_per_side} grid"
+    grid = f"{points_per_side}x{points_per_side} grid, m2m {'on' if use_m2m else 'off'}"
     add(f"whole image, 10 g, {grid}, one embedding", once)
     add(f"whole image, 10 g, {grid}, embed per g", per_g)
     return rows
@@ -96,6 +102,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--points-per-side", type=int, nargs="+", default=None,
                         help="grid per config for the whole-image rows (default: 8 tiny, 4 others)")
+    parser.add_argument("--no-m2m", action="store_true",
+                        help="whole-image rows without the m2m second pass (default: with it, as the official evaluation)")
     args = parser.parse_args()
     import torch
 
@@ -104,7 +112,7 @@ def main() -> None:
           f"{os.cpu_count()} CPUs, load average before: {os.getloadavg()[0]:.2f}")
     rows = []
     for config, grid in zip(args.configs, grids, strict=True):
-        rows += bench_config(config, args.repeats, grid)
+        rows += bench_config(config, args.repeats, grid, use_m2m=not args.no_m2m)
     print(f"load average after: {os.getloadavg()[0]:.2f}\n")
     print("| config | measurement | median ms |\n|---|---|---:|")
     for config, name, seconds in rows:

@@ -5,8 +5,10 @@ mask-to-mask pass (``use_m2m``, on in the official evaluation) every click is de
 time with its own first-pass low-resolution logits as the mask prompt, and the masks, predicted
 IoU and stability score come from that second pass. Masks are filtered by predicted IoU (0.65
 when g < 0.5, else 0.5, unless fixed), by stability (0.7 with offset 0.7) and by box NMS (IoU
-0.7) per g. The image is embedded ONCE for all g values. SAM-2's ``sam2.utils.amg`` helpers are
-reused for the grid, stability score, boxes and small regions.
+0.7) per g. The image is embedded ONCE for all g values, and the clicks of all g go through the
+decoder together, through :class:`~unsamv2.model.decoder.FastDecoder` (the same prompt encoder +
+decoder, restructured for many clicks on one image; docs/model.md#speed). SAM-2's
+``sam2.utils.amg`` helpers are reused for the grid, stability score and boxes.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch
 
 from unsamv2.data.rle import encode_rles, to_coco_segmentation
 from unsamv2.errors import InputError
+from unsamv2.model.decoder import Decoded, DecoderContext, FastDecoder
 from unsamv2.model.predictor import UnSAMv2Predictor, as_granularities, upscale_logits
 
 if TYPE_CHECKING:
@@ -35,8 +38,8 @@ class UnSAMv2MaskGenerator:
 
     The defaults are the official whole-image evaluation's (``coco_annotator.py`` of the
     release): points_per_side: grid size (points_per_side^2 clicks per g, 64);
-    points_per_batch: clicks per decoder call (128; full-resolution logits of a batch are held in
-    memory: lower it for large images on small machines); use_m2m: the mask-to-mask second pass
+    points_per_batch: at most this many clicks per decoder call (128; 4 on a CPU, see
+    :meth:`decoder_batch`; the masks do not depend on it); use_m2m: the mask-to-mask second pass
     (on; off halves the decoder work and gives slightly different masks and scores);
     pred_iou_thresh: None for the g-dependent rule, or a fixed value; min_mask_region_area: > 0
     removes small islands and holes (SAM-2's post-processing, then a second NMS); multimask_iou:
@@ -73,6 +76,7 @@ class UnSAMv2MaskGenerator:
         self.box_nms_thresh = box_nms_thresh
         self.mask_threshold = mask_threshold
         self.min_mask_region_area = min_mask_region_area
+        self._fast: tuple[Any, ...] | None = None  # (features, weights stamp, FastDecoder, context)
 
     @classmethod
     def from_settings(cls, model: UnSAMv2Model, settings: Mapping[str, Any],
@@ -102,72 +106,120 @@ class UnSAMv2MaskGenerator:
         Each record: ``rle`` (compressed COCO RLE counts, bytes), ``segmentation`` (COCO dict
         ``{"size": [H, W], "counts": str}``), ``bbox`` [x, y, w, h] pixels, ``area`` (pixels),
         ``predicted_iou``, ``stability_score``, ``point_coords`` [[x, y]] (the click),
-        ``granularity``. Sorted by g, then by predicted IoU (descending).
+        ``granularity``. Sorted by g (in the order given), then by predicted IoU (descending).
         """
         gs = as_granularities(granularity)
         self.predictor.set_image(image)
-        records: list[dict[str, Any]] = []
-        for g in gs:
-            records.extend(self.generate_for_set_image(float(g)))
-        return records
+        return self.generate_for_set_image(gs)
 
     @torch.inference_mode()
-    def generate_for_set_image(self, granularity: float) -> list[dict[str, Any]]:
-        """Mask records at one g for the image already set on ``self.predictor``."""
+    def generate_for_set_image(self, granularity: float | Sequence[float] | np.ndarray,
+                               ) -> list[dict[str, Any]]:
+        """Mask records at one or more g for the image already set on ``self.predictor``.
+
+        The clicks of all g go through the decoder together (rows g-major, at most
+        ``points_per_batch`` per decoder call); filters, NMS and small-region removal act per
+        g, so the records equal those of one call per g.
+        """
+        gs = as_granularities(granularity)
         height, width = self.predictor.image_size_hw
-        points = self.point_grid * np.array([width, height], dtype=np.float64)
-        found = [self._process_batch(points[i:i + self.points_per_batch], granularity)
-                 for i in range(0, len(points), self.points_per_batch)]
+        grid = self.point_grid * np.array([width, height], dtype=np.float64)  # (P, 2) (x, y)
+        points, group = np.tile(grid, (len(gs), 1)), np.repeat(np.arange(len(gs)), len(grid))
+        fast, ctx = self._fast_decoder()
+        step = self.decoder_batch()
+        found = [self._process_batch(fast, ctx, points[i:i + step], gs[group[i:i + step]], group[i:i + step])
+                 for i in range(0, len(points), step)]
         found = [f for f in found if f["iou"].size]
         if not found:
             return []
-        data = {k: np.concatenate([f[k] for f in found]) for k in ("iou", "stability", "boxes", "points")}
+        keys = ("iou", "stability", "boxes", "areas", "points", "group")
+        data: dict[str, Any] = {k: np.concatenate([f[k] for f in found]) for k in keys}
         data["rles"] = [r for f in found for r in f["rles"]]
-        keep = self._nms(data["boxes"], data["iou"])
-        data = _select(data, keep)
-        if self.min_mask_region_area > 0:
-            data = self._remove_small_regions(data, height, width)
-        return _records(data, granularity, height, width)
+        data = _select(data, self._nms(data["boxes"], data["iou"], data["group"]))
+        records: list[dict[str, Any]] = []
+        for k, g in enumerate(gs):
+            part = _select(data, np.flatnonzero(data["group"] == k))
+            if self.min_mask_region_area > 0 and len(part["iou"]):
+                part = self._remove_small_regions(part, height, width)
+            records += _records(part, float(g), height, width)
+        return records
 
-    def _decode(self, points: np.ndarray, granularity: float) -> tuple[np.ndarray, np.ndarray]:
-        """Predicted IoU (B,) and low-res logits (B, s, s) of single positive clicks at g.
+    def decoder_batch(self) -> int:
+        """Prompts per decoder call: ``points_per_batch``, at most 4 on a CPU (the decoder's
+        per-prompt (4096, 256) tensors then stay below glibc's 32 MB mmap limit and are reused
+        instead of page-faulted in afresh; the masks do not depend on it)."""
+        on_cpu = self.predictor.device.type == "cpu"
+        return min(self.points_per_batch, 4) if on_cpu else self.points_per_batch
 
-        points: (B, 2) float, (x, y) image pixels. With ``use_m2m``, the second pass's: each
-        click decoded again with its own first-pass low-res logits (clamped to [-32, 32]) as the
-        mask prompt, its IoU read from the single-mask slot (SAM-2's ``refine_with_m2m``).
+    def _fast_decoder(self) -> tuple[FastDecoder, DecoderContext]:
+        """The inference decoder and the current image's context, rebuilt when the image or any
+        decoder / prompt-encoder weight changes."""
+        model, features = self.predictor.model, self.predictor.features
+        if model.training:
+            raise InputError("the whole-image generator runs the model in eval mode; call model.eval().")
+        modules = (model.sam_prompt_encoder, model.sam_mask_decoder)
+        stamp = tuple((id(p), p._version) for m in modules for p in m.parameters())
+        cached = self._fast
+        if cached is None or cached[0] is not features or cached[1] != stamp:
+            fast = FastDecoder(*modules)
+            cached = self._fast = (features, stamp, fast, fast.context(features.image_embed, features.high_res))
+        return cached[2], cached[3]
+
+    def _decode(self, fast: FastDecoder, ctx: DecoderContext, points: np.ndarray, gs: np.ndarray,
+                ) -> tuple[np.ndarray, Decoded]:
+        """Predicted IoU (B,) and decoder output of single positive clicks, one g each.
+
+        points: (B, 2) float, (x, y) image pixels; gs (B,). With ``use_m2m``, the second pass's:
+        each click decoded again with its own first-pass low-res logits (clamped to [-32, 32])
+        as the mask prompt, its IoU read from the single-mask slot (SAM-2's ``refine_with_m2m``).
         """
-        count = len(points)
-        coords, labels = points[:, None, :], np.ones((count, 1), dtype=np.int32)
-        g = np.full(count, granularity, dtype=np.float32)
-        _, iou, low_res = self.predictor.predict_batch(coords, labels, g, return_masks=False)
+        height, width = self.predictor.image_size_hw
+        dev = self.predictor.device
+        size = torch.tensor([width, height], dtype=torch.float32, device=dev)
+        coords = torch.as_tensor(points, dtype=torch.float32, device=dev)[:, None] / size * fast.image_size
+        labels = torch.ones((len(points), 1), dtype=torch.int32, device=dev)
+        g = torch.as_tensor(gs, dtype=torch.float32, device=dev)
+        out = fast.decode(ctx, coords, labels, g)
         if self.use_m2m:
-            _, iou, low_res = self.predictor.predict_batch(coords, labels, g, mask_input=low_res,
-                                                           return_masks=False, multimask_iou=False)
-        return iou, low_res
+            mask_input = fast.low_res_logits(ctx, out).clamp_(-32.0, 32.0)[:, None]
+            out = fast.decode(ctx, coords, labels, g, mask_input)
+            iou = out.iou_all[:, 0]
+        else:
+            iou = out.iou_all[:, 1:].amax(1) if self.predictor.multimask_iou else out.iou_all[:, 0]
+        return iou.float().cpu().numpy(), out
 
-    def _process_batch(self, points: np.ndarray, granularity: float) -> dict[str, Any]:
-        """Decode a batch of single clicks at g, filter, binarise and encode (full resolution)."""
+    def _process_batch(self, fast: FastDecoder, ctx: DecoderContext, points: np.ndarray, gs: np.ndarray,
+                       group: np.ndarray) -> dict[str, Any]:
+        """Decode a batch of clicks, filter (IoU, then stability), binarise, box and encode.
+
+        Only the rows that pass the IoU filter are upscaled (the official generator upscales all
+        and then filters: same output). Full-resolution masks come from the unclamped logits."""
         from sam2.utils.amg import batched_mask_to_box, calculate_stability_score
 
-        iou, low_res = self._decode(points, granularity)
-        thresh = iou_threshold_for(granularity) if self.pred_iou_thresh is None else self.pred_iou_thresh
+        iou, out = self._decode(fast, ctx, points, gs)
+        thresh = (np.array([iou_threshold_for(g) for g in gs]) if self.pred_iou_thresh is None
+                  else self.pred_iou_thresh)
         keep = iou > thresh
-        logits = upscale_logits(torch.from_numpy(low_res[keep])[:, None], self.predictor.image_size_hw)[:, 0]
+        low_res = fast.low_res_logits(ctx, out, torch.from_numpy(keep).to(out.keys.device))
+        logits = upscale_logits(low_res[:, None], self.predictor.image_size_hw)[:, 0]
         stability = calculate_stability_score(logits, self.mask_threshold, self.stability_score_offset)
-        stable = (stability >= self.stability_score_thresh).numpy()
-        masks = logits[torch.from_numpy(stable)] > self.mask_threshold
-        boxes = batched_mask_to_box(masks).numpy().astype(np.float32)
-        nonempty = masks.flatten(1).any(1).numpy()
-        masks = masks[torch.from_numpy(nonempty)].numpy()
-        return {"iou": iou[keep][stable][nonempty], "stability": stability.numpy()[stable][nonempty],
-                "boxes": boxes[nonempty], "points": points[keep][stable][nonempty],
-                "rles": encode_rles(masks)}
+        stable = stability >= self.stability_score_thresh
+        masks = logits[stable] > self.mask_threshold
+        areas = masks.flatten(1).sum(1)
+        nonempty = (areas > 0).cpu().numpy()
+        rows = np.flatnonzero(keep)[stable.cpu().numpy()][nonempty]
+        return {"iou": iou[rows], "stability": stability[stable].cpu().numpy()[nonempty],
+                "boxes": batched_mask_to_box(masks).cpu().numpy().astype(np.float32)[nonempty],
+                "areas": areas.cpu().numpy()[nonempty], "points": points[rows], "group": group[rows],
+                "rles": encode_rles(masks[torch.from_numpy(nonempty).to(masks.device)].cpu().numpy())}
 
-    def _nms(self, boxes_xyxy: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    def _nms(self, boxes_xyxy: np.ndarray, scores: np.ndarray, group: np.ndarray | None = None) -> np.ndarray:
+        """Box NMS within each group (g): indices kept, by decreasing score."""
         from torchvision.ops import batched_nms
 
+        groups = np.zeros(len(scores), dtype=np.int64) if group is None else group
         keep = batched_nms(torch.from_numpy(boxes_xyxy).float(), torch.from_numpy(scores).float(),
-                           torch.zeros(len(scores), dtype=torch.int64), self.box_nms_thresh)
+                           torch.from_numpy(groups.astype(np.int64)), self.box_nms_thresh)
         return keep.numpy()
 
     def _remove_small_regions(self, data: dict[str, Any], height: int, width: int) -> dict[str, Any]:
@@ -185,7 +237,7 @@ class UnSAMv2MaskGenerator:
         nonempty = np.flatnonzero(masks.reshape(len(masks), -1).any(1))
         masks, data, changed = masks[nonempty], _select(data, nonempty), changed[nonempty]
         boxes = np.array([_mask_box(m) for m in masks], dtype=np.float32).reshape(-1, 4)
-        data = dict(data, boxes=boxes, rles=encode_rles(masks))
+        data = dict(data, boxes=boxes, areas=masks.reshape(len(masks), -1).sum(1), rles=encode_rles(masks))
         return _select(data, self._nms(boxes, (~changed).astype(np.float32)))
 
 
@@ -222,18 +274,16 @@ def _select(data: dict[str, Any], index: np.ndarray) -> dict[str, Any]:
 
 
 def _records(data: dict[str, Any], granularity: float, height: int, width: int) -> list[dict[str, Any]]:
-    from unsamv2.data.rle import rle_areas, rle_bboxes
-
-    areas = rle_areas(data["rles"], height, width)
-    bboxes = rle_bboxes(data["rles"], height, width)
+    """Records of one g, by decreasing predicted IoU; bbox [x, y, w, h] from the inclusive boxes."""
     order = np.argsort(-data["iou"], kind="stable")
     records = []
     for i in order:
+        x0, y0, x1, y1 = (float(v) for v in data["boxes"][i])
         records.append({
             "rle": data["rles"][i],
             "segmentation": to_coco_segmentation(data["rles"][i], height, width),
-            "bbox": [float(v) for v in bboxes[i]],
-            "area": int(areas[i]),
+            "bbox": [x0, y0, x1 - x0 + 1.0, y1 - y0 + 1.0],
+            "area": int(data["areas"][i]),
             "predicted_iou": float(data["iou"][i]),
             "stability_score": float(data["stability"][i]),
             "point_coords": [[float(v) for v in data["points"][i]]],
