@@ -33,6 +33,7 @@ from tasks.training import (
     submit_training_job,
     train_adapter,
 )
+from unsamv2.eval.checkpoint import DEFAULT_SCENES, EvalJob
 
 PositiveInt = Annotated[int, Field(ge=1)]
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -79,7 +80,7 @@ def mine_and_train(
     gpus_per_worker: Annotated[float, Field(ge=0)] | None = None,
     job_address: str | None = None,
     # evaluation
-    eval_scenes: str | None = "scenes:8:1000:256",
+    eval_scenes: str | None = DEFAULT_SCENES,
     eval_datasets: list[str] = [],  # noqa: B006 - Prefect parameters are copied per run
     eval_policies: list[str] = ["oracle", "g=1"],  # noqa: B006
     eval_whole_image: bool = False,
@@ -98,19 +99,19 @@ def mine_and_train(
     table, train_dir, report_dir = (_join(output_uri, n) for n in ("mask_table", "train", "report"))
     if trainable is None:  # the paper: adapt a pretrained SAM-2 (the random tiny model: train all of it)
         trainable = "full" if model == "tiny" and base_checkpoint is None else "adapter"
-    evaluation_settings = {
-        "scenes": eval_scenes, "datasets": list(eval_datasets), "policies": list(eval_policies),
-        "whole_image": eval_whole_image, "points_per_side": eval_points_per_side, "max_clicks": eval_max_clicks,
-        "max_objects": eval_max_objects, "probe": eval_probe, "history_uri": history_uri,
-        # eval_gpus > 0: a Ray task on a GPU; otherwise here, on CUDA only if this process has it
-        "device": "cuda" if eval_gpus > 0 else ("cpu" if train_device == "cpu" else "auto")}
+    evaluation_job = EvalJob(  # validated here, before any work
+        scenes=eval_scenes, datasets=tuple(eval_datasets), policies=tuple(eval_policies),
+        whole_image=eval_whole_image, points_per_side=eval_points_per_side, max_clicks=eval_max_clicks,
+        max_objects=eval_max_objects, probe=eval_probe, history_uri=history_uri, gpus=eval_gpus,
+        ray_address=(ray_address or "local") if eval_gpus > 0 else None,  # a Ray task on a GPU, else here
+        device="cuda" if eval_gpus > 0 else ("cpu" if train_device == "cpu" else "auto"))
     config = make_train_config({
         "table_uri": table, "output_uri": train_dir, "split_uri": _join(table, "stats"),
         "model_config": model, "base_checkpoint": base_checkpoint, "trainable": trainable,
         "max_steps": steps, "batch_size": train_batch_size, "max_masks_per_image": max_masks_per_image,
         "correction_clicks": correction_clicks, "lr": lr, "min_lr": min_lr, "seed": seed,
         "checkpoint_every": checkpoint_every, "device": train_device, "human_coco_uri": human_coco_uri,
-        "human_fraction": human_fraction}, evaluation_settings)
+        "human_fraction": human_fraction})
     mined = mine(input_uri=input_uri, output_uri=table, shard_size=shard_size, backend=mine_backend,
                  features=features, backbone_weights=backbone_weights, device=mine_device, actors=actors,
                  cpus_per_actor=cpus_per_actor, gpus_per_actor=gpus_per_actor, ray_address=ray_address,
@@ -126,8 +127,7 @@ def mine_and_train(
                                                  "gpus_per_worker": gpus_per_worker})
     else:
         training = train_adapter(config, "local", run_key="mine-and-train-train")
-    evaluation = evaluate_checkpoint(training["checkpoint_uri"], report_dir, evaluation_settings,
-                                     (ray_address or "local") if eval_gpus > 0 else None, eval_gpus)
+    evaluation = evaluate_checkpoint(training["checkpoint_uri"], report_dir, evaluation_job)
     summary = publish_training_report(training, evaluation, _join(output_uri, "summary.md"))
     logger.info("checkpoint %s; report %s", training["checkpoint_uri"], evaluation["files"]["html"])
     return {"table_uri": table, "training": training, "checkpoint_uri": training["checkpoint_uri"],

@@ -15,6 +15,7 @@ from prefect.states import Failed
 from pydantic import Field
 
 from tasks.evaluation import evaluate_checkpoint, publish_eval_report, resolve_checkpoint
+from unsamv2.eval.checkpoint import DEFAULT_SCENES, EvalJob
 
 
 @flow(name="nightly-eval", description="Evaluate the latest checkpoint with the paper's protocol; fail on regression.")
@@ -22,7 +23,7 @@ def nightly_eval(
     report_store: str,
     checkpoint_uri: str | None = None,
     registry_uri: str | None = None,
-    scenes: str | None = "scenes:8:1000:256",
+    scenes: str | None = DEFAULT_SCENES,
     datasets: list[str] | None = None,
     policies: list[str] | None = None,
     whole_image: bool = False,
@@ -46,13 +47,13 @@ def nightly_eval(
     """
     logger = get_run_logger()
     checkpoint = resolve_checkpoint(checkpoint_uri, registry_uri)
-    options = dict(scenes=scenes, datasets=list(datasets or []), policies=list(policies or ["oracle", "g=1"]),
-                   whole_image=whole_image,
-                   points_per_side=points_per_side, m2m=m2m, max_clicks=max_clicks, history_uri=report_store,
-                   device=device, baseline_checkpoint=baseline_checkpoint)
+    job = EvalJob(scenes=scenes, datasets=tuple(datasets or ()), policies=tuple(policies or ()),
+                  whole_image=whole_image, points_per_side=points_per_side, m2m=m2m, max_clicks=max_clicks,
+                  device=device, baseline_checkpoint=baseline_checkpoint, ray_address=ray_address, gpus=gpus,
+                  history_uri=report_store)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out = f"{report_store.rstrip('/')}/runs/{stamp}-{str(flow_run.id or 'local')[:8]}"
-    result = evaluate_checkpoint(checkpoint, out, options, ray_address, gpus)
+    result = evaluate_checkpoint(checkpoint, out, job)
     verdict = publish_eval_report(result, checkpoint)
     logger.info("evaluation run %s written to %s", result["run_id"], result["files"]["html"])
     if fail_on_regression and verdict and verdict["regressed"]:

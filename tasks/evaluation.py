@@ -26,30 +26,24 @@ def resolve_checkpoint(checkpoint_uri: str | None, registry_uri: str | None) -> 
 
 
 @task(name="evaluate-checkpoint", retries=1, retry_delay_seconds=30)
-def evaluate_checkpoint(checkpoint_uri: str, out_uri: str, options: dict[str, Any],
-                        ray_address: str | None, gpus: float) -> dict[str, Any]:
-    """Run the protocol (as a Ray task holding ``gpus`` GPUs when ``ray_address`` is set: "auto", a
-    cluster address, or "local" for a Ray started here); returns URIs and metrics.
+def evaluate_checkpoint(checkpoint_uri: str, out_uri: str, job: Any) -> dict[str, Any]:
+    """Run the evaluation job (:class:`unsamv2.eval.checkpoint.EvalJob`; as a Ray task holding
+    ``job.gpus`` GPUs when ``job.ray_address`` is set: "auto", a cluster address, or "local" for a
+    Ray started here); returns URIs and metrics."""
+    from unsamv2.eval.checkpoint import run_eval
 
-    options: keyword arguments of :func:`unsamv2.eval.checkpoint.evaluate_checkpoint` (scenes,
-    datasets, policies, whole_image, points_per_side, m2m, max_clicks, max_objects, probe, history_uri,
-    device, baseline_checkpoint).
-    """
-    from unsamv2.eval.checkpoint import evaluate_checkpoint as run
-
-    if ray_address:
+    if job.ray_address:
         from tasks.limits import ray_gpu_slots
-        from unsamv2.backends.remote import call_on_ray
 
-        get_run_logger().info("evaluating on the Ray cluster %s with %s GPU(s)", ray_address, gpus)
-        with ray_gpu_slots(1, gpus):  # GPU jobs queue in Prefect
-            return call_on_ray(run, checkpoint_uri, out_uri, address=ray_address, num_gpus=gpus, **options)
+        get_run_logger().info("evaluating on the Ray cluster %s with %s GPU(s)", job.ray_address, job.gpus)
+        with ray_gpu_slots(1, job.gpus):  # GPU jobs queue in Prefect
+            return run_eval(job, checkpoint_uri, out_uri)
     artifact = create_progress_artifact(0.0, key="evaluation-progress", description=f"images of {checkpoint_uri}")
 
     def progress(done: int, total: int) -> None:
         update_progress_artifact(artifact, 100.0 * done / max(total, 1))
 
-    return run(checkpoint_uri, out_uri, on_progress=progress, **options)
+    return run_eval(job, checkpoint_uri, out_uri, on_progress=progress)
 
 
 def _verdict(result: dict[str, Any]) -> dict[str, Any] | None:

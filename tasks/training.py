@@ -28,19 +28,12 @@ def _small(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 @task(name="make-train-config")
-def make_train_config(values: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any]:
-    """Validate the training and evaluation parameters once, before any work (one-sentence error on
-    a bad value); returns the training config dict."""
-    from unsamv2.eval.datasets import parse_scenes
-    from unsamv2.eval.policies import parse_policy
+def make_train_config(values: dict[str, Any]) -> dict[str, Any]:
+    """Validate the training parameters once, before any work (one-sentence error on a bad value);
+    returns the training config dict."""
     from unsamv2.train import TrainConfig
 
-    config = TrainConfig.from_dict(values).to_dict()
-    if evaluation.get("scenes"):
-        parse_scenes(evaluation["scenes"])
-    for policy in evaluation.get("policies", ()):
-        parse_policy(policy)
-    return config
+    return TrainConfig.from_dict(values).to_dict()
 
 
 @task(name="train-adapter", retries=1, retry_delay_seconds=10)

@@ -41,7 +41,7 @@ def test_parameters_are_validated_before_any_work(prefect_harness, images, tmp_p
     # trainable left unset: the random tiny model trains every weight, a pretrained base its adapter
     chosen = []
 
-    def stop(values, evaluation):
+    def stop(values):
         chosen.append(values["trainable"])
         raise InputError("stopped before any work")
 

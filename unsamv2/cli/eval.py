@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from unsamv2.eval.checkpoint import DEFAULT_SCENES
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate a checkpoint with the paper's protocol; report, history, regressions",
@@ -15,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--registry", default=None, help="take the latest checkpoint under this folder / s3:// prefix")
     p.add_argument("--out", required=True, help="report folder or s3:// prefix")
     p.add_argument("--store", default=None, help="report store with history.parquet (enables regression checks)")
-    p.add_argument("--scenes", default="scenes:8:1000:256", help="procedural benchmark scenes:<n>:<seed>:<size>, or 'none'")
+    p.add_argument("--scenes", default=DEFAULT_SCENES, help="procedural benchmark scenes:<n>:<seed>:<size>, or 'none'")
     p.add_argument("--dataset", action="append", default=[], help="COCO annotations JSON (repeatable)")
     p.add_argument("--policy", action="append", default=None,
                    help="oracle, g=<value>, sam2-single or sam2-best3 (repeatable; default oracle and g=1)")
@@ -40,24 +42,17 @@ def _eval(args: argparse.Namespace) -> int:
     import json
 
     from unsamv2.data import storage
-    from unsamv2.eval.checkpoint import evaluate_checkpoint
+    from unsamv2.eval.checkpoint import EvalJob, run_eval
     from unsamv2.eval.registry import resolve_checkpoint
 
+    job = EvalJob(scenes=args.scenes, datasets=tuple(args.dataset), policies=tuple(args.policy or ()),
+                  whole_image=args.whole_image, points_per_side=args.points_per_side, m2m=args.m2m,
+                  max_clicks=args.max_clicks, device=args.device, baseline_checkpoint=args.baseline_checkpoint,
+                  ray_address=args.ray_address, gpus=args.gpus, history_uri=args.store)
     checkpoint = resolve_checkpoint(args.checkpoint, args.registry)
-    scenes = None if (args.scenes or "").lower() == "none" else args.scenes
-    options = dict(scenes=scenes, datasets=args.dataset, policies=args.policy or ["oracle", "g=1"],
-                   whole_image=args.whole_image, points_per_side=args.points_per_side, m2m=args.m2m,
-                   max_clicks=args.max_clicks,
-                   history_uri=args.store, baseline_checkpoint=args.baseline_checkpoint,
-                   device="cuda" if args.gpus > 0 and args.device == "cpu" else args.device)
-    if args.ray_address:
-        from unsamv2.backends.remote import call_on_ray
-
-        print(f"evaluating as a Ray task on {args.ray_address} with {args.gpus:g} GPU(s)", flush=True)
-        result = call_on_ray(evaluate_checkpoint, checkpoint, args.out, address=args.ray_address, num_gpus=args.gpus,
-                             **options)
-    else:
-        result = evaluate_checkpoint(checkpoint, args.out, progress=True, **options)
+    if job.ray_address:
+        print(f"evaluating as a Ray task on {job.ray_address} with {job.gpus:g} GPU(s)", flush=True)
+    result = run_eval(job, checkpoint, args.out, progress=True)
     for key in sorted(result["metrics"]):
         if key.endswith(("NoC80", "NoC85", "NoC90", "1-IoU", "AR1000")):
             print(f"  {key:<40} {result['metrics'][key]:.4g}")

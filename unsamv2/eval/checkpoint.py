@@ -11,11 +11,83 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from unsamv2.data import storage
 from unsamv2.errors import InputError
+
+DEFAULT_SCENES = "scenes:8:1000:256"
+
+
+@dataclass(frozen=True)
+class EvalJob:
+    """The evaluation use case's one typed job: what to evaluate a checkpoint on and how, validated
+    once. ``unsamv2 eval``, the ``nightly-eval`` flow and ``mine-and-train``'s evaluation build it;
+    :func:`run_eval` runs it (here, or as a Ray task holding ``gpus`` GPUs at ``ray_address``).
+
+    ``scenes``: the procedural benchmark ``scenes:<n>:<seed>:<size>`` (None: none); ``datasets``:
+    COCO annotation URIs; ``policies``: ``oracle``, ``g=<v>``, ``sam2-single``, ``sam2-best3``;
+    whole-image AR with the official protocol when ``whole_image`` (grid ``points_per_side``, the
+    ``m2m`` second pass); ``device``: cpu, cuda or auto (cuda when ``gpus`` > 0 and cpu was left).
+    """
+
+    scenes: str | None = DEFAULT_SCENES
+    datasets: tuple[str, ...] = ()
+    policies: tuple[str, ...] = ("oracle", "g=1")
+    whole_image: bool = False
+    points_per_side: int = 64
+    m2m: bool = True
+    max_clicks: int = 20
+    max_objects: int | None = None
+    probe: bool = True
+    device: str = "cpu"
+    baseline_checkpoint: str | None = None
+    ray_address: str | None = None
+    gpus: float = 0.0
+    history_uri: str | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        from unsamv2.eval.datasets import parse_scenes
+        from unsamv2.eval.policies import parse_policy
+
+        scenes = None if (self.scenes or "").lower() in ("", "none") else self.scenes
+        object.__setattr__(self, "scenes", scenes)
+        object.__setattr__(self, "datasets", tuple(self.datasets))
+        object.__setattr__(self, "policies", tuple(self.policies or ("oracle", "g=1")))
+        checks = [(self.points_per_side >= 1, f"points_per_side must be at least 1, got {self.points_per_side}"),
+                  (1 <= self.max_clicks <= 100, f"max_clicks must lie in [1, 100], got {self.max_clicks}"),
+                  (self.gpus >= 0, f"gpus must be >= 0, got {self.gpus}"),
+                  (self.max_objects is None or self.max_objects >= 1, f"max_objects must be >= 1, got {self.max_objects}"),
+                  (self.device in ("cpu", "cuda", "auto") or self.device.startswith("cuda:"),
+                   f"device must be cpu, cuda or auto, got {self.device!r}")]
+        for ok, message in checks:
+            if not ok:
+                raise InputError(message + "; fix the evaluation settings.")
+        if scenes:
+            parse_scenes(scenes)
+        for policy in self.policies:
+            parse_policy(policy)
+
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`evaluate_checkpoint` (everything but where it runs)."""
+        device = "cuda" if self.gpus > 0 and self.device == "cpu" else self.device
+        return dict(scenes=self.scenes, datasets=list(self.datasets), policies=list(self.policies),
+                    whole_image=self.whole_image, points_per_side=self.points_per_side, m2m=self.m2m,
+                    max_clicks=self.max_clicks, max_objects=self.max_objects, probe=self.probe,
+                    history_uri=self.history_uri, device=device, baseline_checkpoint=self.baseline_checkpoint)
+
+
+def run_eval(job: EvalJob, checkpoint_uri: str, out_uri: str, *, progress: bool = False,
+             on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Run ``job`` on the checkpoint folder: in this process, or as a Ray task when
+    ``job.ray_address`` is set; returns :func:`evaluate_checkpoint`'s result."""
+    if job.ray_address:
+        from unsamv2.backends.remote import call_on_ray
+
+        return call_on_ray(evaluate_checkpoint, checkpoint_uri, out_uri, address=job.ray_address,
+                           num_gpus=job.gpus, **job.options())
+    return evaluate_checkpoint(checkpoint_uri, out_uri, progress=progress, on_progress=on_progress, **job.options())
 
 
 def benchmark_datasets(scenes: str | None, datasets: Sequence[str], max_objects: int | None = None) -> list[Any]:
@@ -36,7 +108,7 @@ def benchmark_datasets(scenes: str | None, datasets: Sequence[str], max_objects:
     return out
 
 
-def evaluate_checkpoint(checkpoint_uri: str, out_uri: str, *, scenes: str | None = "scenes:8:1000:256",
+def evaluate_checkpoint(checkpoint_uri: str, out_uri: str, *, scenes: str | None = DEFAULT_SCENES,
                         datasets: Sequence[str] = (), policies: Sequence[str] = ("oracle", "g=1"),
                         whole_image: bool = False, points_per_side: int = 64, m2m: bool = True,
                         max_clicks: int = 20,
