@@ -41,9 +41,9 @@ def test_every_cli_flag_is_a_job_field_with_the_same_default():
         assert _same(default, FIELD_DEFAULTS[name]), (name, default, FIELD_DEFAULTS[name])
 
 
+@pytest.mark.integration
 def test_every_flow_parameter_is_a_job_field_with_the_same_default():
-    pytest.importorskip("prefect")
-    from flows.nightly_eval import nightly_eval
+    from flows.nightly_eval import nightly_eval  # imports prefect
 
     params = inspect.signature(nightly_eval.fn).parameters
     for name, param in params.items():
