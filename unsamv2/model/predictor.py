@@ -131,8 +131,10 @@ class UnSAMv2Predictor:
         g = as_granularities(granularity)
         count = g.shape[0]
         masks = None if mask_input is None else self._check_mask_input(mask_input, count)
-        return self.predict_batch(np.broadcast_to(coords, (count, *coords.shape)),
-                                  np.broadcast_to(labels, (count, *labels.shape)), g, masks)
+        out, iou, low_res = self.predict_batch(np.broadcast_to(coords, (count, *coords.shape)),
+                                               np.broadcast_to(labels, (count, *labels.shape)), g, masks)
+        assert out is not None  # return_masks=True always decodes the full-size masks
+        return out, iou, low_res
 
     @torch.inference_mode()
     def predict_batch(self, point_coords: ArrayLike, point_labels: ArrayLike, granularity: ArrayLike,
