@@ -176,22 +176,26 @@ def run_side(side: str, spec: dict[str, Any], official: str | None) -> dict[str,
 
 
 def match(ours: list[dict[str, Any]], theirs: list[dict[str, Any]], height: int, width: int) -> dict[str, Any]:
-    """Per g: masks of each side with a partner of IoU > 0.9 on the other side, and identical ones."""
+    """Per g: masks of each side with a partner of IoU > 0.9 on the other side, identical ones, and
+    the lowest best-partner IoU of any mask."""
     import numpy as np
     from pycocotools import mask as mask_utils
 
     def rles(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{"size": [height, width], "counts": m["counts"].encode()} for m in items]
 
-    out = {"ours": len(ours), "official": len(theirs), "ours_matched": 0, "official_matched": 0, "identical": 0}
+    out = {"ours": len(ours), "official": len(theirs), "ours_matched": 0, "official_matched": 0, "identical": 0,
+           "min_best_iou": 1.0 if ours or theirs else None}
     for g in sorted({m["g"] for m in ours + theirs}):
         a, b = [m for m in ours if m["g"] == g], [m for m in theirs if m["g"] == g]
         if not a or not b:
+            out["min_best_iou"] = 0.0
             continue
         iou = np.asarray(mask_utils.iou(rles(a), rles(b), [0] * len(b))).reshape(len(a), len(b))
         out["ours_matched"] += int((iou.max(1) > 0.9).sum())
         out["official_matched"] += int((iou.max(0) > 0.9).sum())
         out["identical"] += len({m["counts"] for m in a} & {m["counts"] for m in b})
+        out["min_best_iou"] = min(out["min_best_iou"], float(iou.max(1).min()), float(iou.max(0).min()))
     out["match_rate"] = min(out["ours_matched"] / max(out["ours"], 1),
                             out["official_matched"] / max(out["official"], 1))
     return out
