@@ -81,3 +81,15 @@ def test_errors_are_one_sentence():
         rle.encode_rles(np.zeros((4, 4), bool))
     with pytest.raises(InputError):
         rle.from_coco_segmentation("nope", 4, 4)
+
+
+def test_areas_of_more_than_255_masks():
+    """pycocotools' area() overflows a uint8 count from 256 masks on; ours chunks the call."""
+    import numpy as np
+
+    from unsamv2.data.rle import encode_rles, rle_areas
+
+    masks = np.zeros((600, 8, 8), dtype=bool)
+    for i in range(600):
+        masks[i].flat[: 1 + i % 64] = True
+    assert rle_areas(encode_rles(masks), 8, 8).tolist() == [1 + i % 64 for i in range(600)]

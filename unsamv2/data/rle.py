@@ -58,11 +58,19 @@ def decode_rle(counts: bytes, height: int, width: int) -> np.ndarray:
     return decode_rles([counts], height, width)[0]
 
 
+_AREA_CHUNK = 255
+
+
 def rle_areas(counts: Sequence[bytes], height: int, width: int) -> np.ndarray:
-    """Pixel counts (N,) int64 of RLE masks, without decoding them."""
+    """Pixel counts (N,) int64 of RLE masks, without decoding them.
+
+    pycocotools' ``area`` keeps the count of a call in a uint8 (2.0.11 raises OverflowError from 256
+    masks on), so the masks go through it in chunks of 255."""
     if len(counts) == 0:
         return np.zeros(0, dtype=np.int64)
-    return np.asarray(mask_utils.area(_rle_objs(counts, height, width)), dtype=np.int64)
+    objs = _rle_objs(counts, height, width)
+    return np.concatenate([np.asarray(mask_utils.area(objs[i : i + _AREA_CHUNK]), dtype=np.int64).reshape(-1)
+                           for i in range(0, len(objs), _AREA_CHUNK)])
 
 
 def rle_bboxes(counts: Sequence[bytes], height: int, width: int) -> np.ndarray:
