@@ -42,15 +42,19 @@ def _info(args: argparse.Namespace) -> int:
     import pyarrow.compute as pc
 
     from unsamv2.data import read_mask_table
-    from unsamv2.data.shards import scan_shards
+    from unsamv2.data.shards import read_table_checked
 
-    table = read_mask_table(args.table)
-    shards, damaged = ([], {}) if args.table.endswith(".parquet") else scan_shards(args.table)
+    damaged: dict[int, str] = {}
+    intact: list[int] = []
+    if args.table.endswith(".parquet"):
+        table = read_mask_table(args.table)
+    else:
+        table, intact, damaged = read_table_checked(args.table)
     n_masks = pc.sum(pc.list_value_length(table["masks"])).as_py() or 0
     statuses = table.group_by("status").aggregate([("status", "count")]).to_pylist()
     errors = table.filter(pc.equal(table["status"], "error")).group_by("error").aggregate([("error", "count")])
     print(f"table      {args.table}")
-    print(f"shards     {len(shards)}")
+    print(f"shards     {len(intact)}")
     print(f"images     {table.num_rows}  " + "  ".join(f"{s['status']}={s['status_count']}" for s in statuses))
     print(f"masks      {n_masks}  ({n_masks / max(table.num_rows, 1):.1f} per image)")
     for row in errors.to_pylist():

@@ -39,6 +39,7 @@ MARKER = "_SUCCESS"
 COMPRESSION = "zstd"
 _SHARD_RE = re.compile(r"shard-(\d{6,})$")
 log = logging.getLogger(__name__)
+NO_MARKER = "no _SUCCESS marker"
 
 
 @dataclass(frozen=True)
@@ -223,16 +224,21 @@ def read_shard(info: ShardInfo, columns: list[str] | None = None) -> pa.Table:
     return table
 
 
-def verify_shard(root: str, index: int) -> str | None:
-    """None when shard ``index`` is complete and intact; else why not (no marker, or a mismatch)."""
+def _check_shard(root: str, index: int) -> tuple[ShardInfo | None, str | None]:
+    """(marker record, None) when shard ``index`` is complete and intact; (None, why not) else."""
     try:
         info = read_marker(root, index)
         if info is None:
-            return "no _SUCCESS marker"
+            return None, NO_MARKER
         read_shard(info, columns=["image_id"])
     except (CorruptShardError, SchemaError) as exc:
-        return str(exc)
-    return None
+        return None, str(exc)
+    return info, None
+
+
+def verify_shard(root: str, index: int) -> str | None:
+    """None when shard ``index`` is complete and intact; else why not (no marker, or a mismatch)."""
+    return _check_shard(root, index)[1]
 
 
 def is_complete(root: str, index: int) -> bool:
@@ -261,14 +267,34 @@ def scan_shards(root: str) -> tuple[list[ShardInfo], dict[int, str]]:
     intact: list[ShardInfo] = []
     damaged: dict[int, str] = {}
     for index in _marker_indices(root):
-        reason = verify_shard(root, index)
-        if reason is None:
-            info = read_marker(root, index)
-            if info is not None:  # a marker removed since it was verified: not done, as without one
-                intact.append(info)
-        elif reason != "no _SUCCESS marker":
-            damaged[index] = reason
+        info, reason = _check_shard(root, index)
+        if info is not None:
+            intact.append(info)
+        elif reason != NO_MARKER:  # a marker removed since it was listed: not done, as without one
+            damaged[index] = str(reason)
     return intact, damaged
+
+
+def read_table_checked(uri: str, columns: list[str] | None = None) -> tuple[pa.Table, list[int], dict[int, str]]:
+    """(the intact shards' rows in shard order, their indices, {index: reason} of damaged shards)
+    of the table root ``uri``, reading each shard once."""
+    if not storage.exists(uri):
+        raise StorageError(f"{uri} does not exist; give the folder (or s3:// prefix) a mask table was written to.")
+    tables, intact, damaged = [], [], {}
+    for index in _marker_indices(uri):
+        try:
+            info = read_marker(uri, index)
+            if info is not None:
+                tables.append(read_shard(info, columns))
+                intact.append(index)
+        except (CorruptShardError, SchemaError) as exc:
+            damaged[index] = str(exc)
+    if not tables:
+        if not storage.exists(storage.join(uri, SHARDS_DIR)):
+            raise StorageError(f"{uri} holds no mask table (no '{SHARDS_DIR}/' folder); give the table's root folder.")
+        base = empty_table()
+        return (base.select(columns) if columns else base), intact, damaged
+    return pa.concat_tables(tables), intact, damaged
 
 
 def read_mask_table(uri: str, columns: list[str] | None = None) -> pa.Table:
@@ -281,20 +307,10 @@ def read_mask_table(uri: str, columns: list[str] | None = None) -> pa.Table:
     """
     if uri.endswith(".parquet"):
         return _read_single_file(uri, columns)
-    if not storage.exists(uri):
-        raise StorageError(f"{uri} does not exist; give the folder (or s3:// prefix) a mask table was written to.")
-    tables = []
-    for info in list_complete_shards(uri):
-        try:
-            tables.append(read_shard(info, columns))
-        except CorruptShardError as exc:
-            log.warning("left out: %s", exc)
-    if not tables:
-        if not storage.exists(storage.join(uri, SHARDS_DIR)):
-            raise StorageError(f"{uri} holds no mask table (no '{SHARDS_DIR}/' folder); give the table's root folder.")
-        base = empty_table()
-        return base.select(columns) if columns else base
-    return pa.concat_tables(tables)
+    table, _, damaged = read_table_checked(uri, columns)
+    for reason in damaged.values():
+        log.warning("left out: %s", reason)
+    return table
 
 
 def _read_single_file(uri: str, columns: list[str] | None) -> pa.Table:
