@@ -4,6 +4,7 @@ Usage:
   .venv/bin/python benchmarks/bench_mining.py timing [--images 4]
   .venv/bin/python benchmarks/bench_mining.py quality [--n 100] [--seed 0] [--size 512] \
       [--variant default] [--variant rounds6] [--variant zero] [--variant cutler] [--variant refine] ...
+  .venv/bin/python benchmarks/bench_mining.py divide [--n 25]   (where object recall is lost)
   .venv/bin/python benchmarks/bench_mining.py pictures --out docs/images
 
 Quality (weight-free descriptor backbone): for every ground-truth node of the scenes (level 0 =
@@ -173,6 +174,41 @@ def pictures(args: argparse.Namespace) -> None:
         print(f"wrote {path} ({os.path.getsize(path) // 1024} KiB)")
 
 
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = (a | b).sum()
+    return float((a & b).sum() / union) if union else 0.0
+
+
+def divide(args: argparse.Namespace) -> None:
+    """Where object recall is lost: MaskCut candidates and instances vs the scenes' objects."""
+    from unsamv2.mining import Miner, MinerConfig
+    from unsamv2.mining.masks import instance_part_relation
+    from unsamv2.scenes import iter_scenes
+
+    miner, cfg = Miner(MinerConfig()), MinerConfig()
+    n_cands, rows = [], []  # rows: (area, matched by a candidate, covered by instances, recalled)
+    for scene in iter_scenes(args.n, seed=args.seed, size=args.size):
+        cands = miner.divide(scene.image)
+        relation = instance_part_relation(cands, cfg.instance_min_area, cfg.containment)
+        union = np.zeros(scene.image.shape[:2], dtype=bool)
+        for i in relation:
+            union |= cands[i]
+        mined = miner.mine(scene.image)
+        n_cands.append(len(cands))
+        for node in (n for n in scene.nodes if n.level == 0):
+            rows.append((node.mask.mean(), max((_iou(c, node.mask) for c in cands), default=0.0) >= 0.5,
+                         (node.mask & union).sum() / node.mask.sum() > 0.5,
+                         max((_iou(m.mask, node.mask) for m in mined), default=0.0) >= 0.5))
+    r = np.array(rows, dtype=np.float64)
+    covered = r[:, 2] > 0
+    print(f"{args.n} scenes {args.size}px seed {args.seed}: {np.mean(n_cands):.1f} MaskCut candidates and "
+          f"{len(r) / args.n:.1f} objects per scene")
+    print(f"objects matched by a candidate (IoU >= 0.5): {r[:, 1].mean():.2f}; under the "
+          f"{cfg.instance_min_area:.0%} instance-area floor: {(r[:, 0] <= cfg.instance_min_area).mean():.2f}")
+    print(f"objects > 50 % covered by instances: {covered.mean():.2f}; recall@0.5 of covered "
+          f"{r[covered, 3].mean():.2f}, of the others {r[~covered, 3].mean() if (~covered).any() else 0:.2f}")
+
+
 def main() -> None:
     import torch
 
@@ -186,10 +222,14 @@ def main() -> None:
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--size", type=int, default=512)
     q.add_argument("--variant", action="append", choices=sorted(VARIANTS))
+    d = sub.add_parser("divide", help="where object recall is lost (candidates, coverage)")
+    d.add_argument("--n", type=int, default=25)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--size", type=int, default=512)
     p = sub.add_parser("pictures")
     p.add_argument("--out", default="docs/images")
     args = ap.parse_args()
-    {"timing": timing, "quality": quality, "pictures": pictures}[args.what](args)
+    {"timing": timing, "quality": quality, "divide": divide, "pictures": pictures}[args.what](args)
 
 
 if __name__ == "__main__":
