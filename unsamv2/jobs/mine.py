@@ -209,8 +209,8 @@ def _check_candidates(job: MineJob, info: ManifestInfo) -> None:
     from unsamv2.mining.candidates import load_candidates
     from unsamv2.pipeline.manifest import read_shard_entries
 
-    uris = [u for s in range(info.num_shards) for u in read_shard_entries(job.output_uri, s).column("image_uri").to_pylist()]
-    load_candidates(path, job.miner.candidate_min_score).check_matches(uris)
+    uris = (u for s in range(info.num_shards) for u in read_shard_entries(job.output_uri, s).column("image_uri").to_pylist())
+    load_candidates(path, job.miner.candidate_min_score).check_matches(uris)  # streams, stops at a match
 
 
 def _raise_if_failed(summary: MineSummary, c: RunCounters) -> None:

@@ -92,17 +92,19 @@ class CandidateIndex:
             masks[i] = decode_rle(c.counts, height, width)
         return masks, np.array([c.score for c in kept], dtype=np.float32)
 
-    def check_matches(self, image_uris: Iterable[str]) -> int:
-        """How many of ``image_uris`` have candidates; a clear error when none has."""
-        uris = list(image_uris)
-        matched = sum(self.lookup(u) is not None for u in uris)
-        if uris and not matched:
+    def check_matches(self, image_uris: Iterable[str]) -> None:
+        """A clear error when none of ``image_uris`` has candidates (stops at the first that has)."""
+        seen, first = 0, None
+        for uri in image_uris:
+            if self.lookup(uri) is not None:
+                return
+            seen, first = seen + 1, first or uri
+        if seen:
             example = next(iter(self.by_key), "(no keys)")
             raise InputError(
-                f"the candidate file {self.source} matches none of the {len(uris)} input images (e.g. "
-                f"{uris[0]} vs key {example}); key candidates by file_name relative to the input folder, or "
+                f"the candidate file {self.source} matches none of the {seen} input images (e.g. "
+                f"{first} vs key {example}); key candidates by file_name relative to the input folder, or "
                 "by the images' URIs.")
-        return matched
 
 
 def _coco_candidates(coco: Mapping[str, Any], where: str) -> dict[str, list[Candidate]]:
