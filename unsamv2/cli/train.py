@@ -7,6 +7,8 @@ import argparse
 import json
 from typing import Any
 
+from unsamv2.train.config import PRETRAIN_DEFAULTS
+
 # (flag, TrainConfig field, type, help); every default is None so that only given flags override
 # the --config-file values and the TrainConfig defaults.
 _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
@@ -39,18 +41,6 @@ _OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--human-image-root", "human_image_root", str, "folder the human COCO file names are relative to"),
     ("--human-fraction", "human_fraction", float, "fraction of images taken from --human-coco"),
 )
-
-
-# Base pretraining (``unsamv2 pretrain``): SAM-2's supervised recipe on human (ground-truth) masks,
-# sized for the shipped base on a 2-core CPU (docs/pretraining.md). Focal and dice weigh 1 : 1
-# (SAM-2: 20 : 1, which collapses a from-scratch model to empty masks here, measured). Flags and
-# --config-file values override these.
-PRETRAIN_DEFAULTS: dict[str, Any] = {
-    "objective": "sam2", "trainable": "full", "model_config": "base", "use_split": False,
-    "max_steps": 3000, "warmup_steps": 0, "batch_size": 4, "max_masks_per_image": 16,
-    "correction_clicks": 2, "box_prompt_prob": 0.5, "min_mask_area": 0.002, "lr": 1e-3, "min_lr": 1e-5,
-    "weight_decay": 1e-4, "grad_clip": 0.1, "weight_focal": 1.0, "checkpoint_every": 125,
-}
 
 
 def register(sub: argparse._SubParsersAction) -> None:

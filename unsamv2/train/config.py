@@ -27,6 +27,17 @@ OBJECTIVES = ("unsamv2", "sam2")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
 
+# Base pretraining (``unsamv2 pretrain``): SAM-2's supervised recipe on human (ground-truth) masks,
+# sized for the shipped base on a 2-core CPU (docs/pretraining.md). Focal and dice weigh 1 : 1
+# (SAM-2: 20 : 1, which collapses a from-scratch model to empty masks here, measured). Flags and
+# --config-file values override these (``unsamv2 pretrain``).
+PRETRAIN_DEFAULTS: dict[str, Any] = {
+    "objective": "sam2", "trainable": "full", "model_config": "base", "use_split": False,
+    "max_steps": 3000, "warmup_steps": 0, "batch_size": 4, "max_masks_per_image": 16,
+    "correction_clicks": 2, "box_prompt_prob": 0.5, "min_mask_area": 0.002, "lr": 1e-3, "min_lr": 1e-5,
+    "weight_decay": 1e-4, "grad_clip": 0.1, "weight_focal": 1.0, "checkpoint_every": 125,
+}
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
