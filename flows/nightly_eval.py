@@ -1,4 +1,4 @@
-"""Flow ``nightly-eval``: evaluate a checkpoint (given, or the latest in a registry) with the paper's
+"""Flow ``nightly-eval``: evaluate a checkpoint (given, or the newest in a registry) with the paper's
 protocol, write JSON / Markdown / HTML reports, append to the history and fail on a regression.
 
 Deployed with a cron schedule and a concurrency limit of 1 (see prefect.yaml).
@@ -18,7 +18,7 @@ from tasks.evaluation import evaluate_checkpoint, publish_eval_report, resolve_c
 from unsamv2.eval.checkpoint import DEFAULT_SCENES, EvalJob
 
 
-@flow(name="nightly-eval", description="Evaluate the latest checkpoint with the paper's protocol; fail on regression.")
+@flow(name="nightly-eval", description="Evaluate the newest checkpoint with the paper's protocol; fail on regression.")
 def nightly_eval(
     report_store: str,
     checkpoint_uri: str | None = None,

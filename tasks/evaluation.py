@@ -17,7 +17,7 @@ from prefect.artifacts import (
 
 @task(name="resolve-checkpoint", retries=2, retry_delay_seconds=5)
 def resolve_checkpoint(checkpoint_uri: str | None, registry_uri: str | None) -> str:
-    """The given checkpoint folder, or the latest complete one in the registry."""
+    """The given checkpoint folder, or the newest complete one in the registry (completed last)."""
     from unsamv2.eval.registry import resolve_checkpoint as resolve
 
     uri = resolve(checkpoint_uri, registry_uri)

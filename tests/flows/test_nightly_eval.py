@@ -4,7 +4,6 @@ a deliberately broken checkpoint evaluated next is flagged as a regression and t
 import json
 import os
 import shutil
-import time
 
 import pytest
 
@@ -36,7 +35,17 @@ def _break_decoder(checkpoint, target):
     state[f"{prefix}granularity_mlp.layers.2.weight"].zero_()
     state[f"{prefix}granularity_mlp.layers.2.bias"].fill_(-1.0)
     save_file(state, path)
-    os.utime(os.path.join(target, "_SUCCESS"))  # the newest checkpoint of the registry
+    _complete_later(os.path.join(target, "_SUCCESS"))  # the newest checkpoint of the registry
+
+
+def _complete_later(marker, seconds=1.0):
+    """Record a completion time ``seconds`` after the one the (copied) marker holds."""
+    from datetime import datetime, timedelta
+
+    data = json.loads(open(marker).read())
+    data["completed_at"] = (datetime.fromisoformat(data["completed_at"]) + timedelta(seconds=seconds)).isoformat()
+    with open(marker, "w") as f:
+        json.dump(data, f)
 
 
 async def _artifact_keys():
@@ -74,7 +83,6 @@ def test_nightly_eval_reports_then_flags_a_worse_checkpoint(prefect_harness, tmp
         assert html.count("data:image/png;base64,") >= 5  # curves, NoC bars, g sweep, chosen g, AR by g, gallery
         assert {"nightly-eval-metrics", "nightly-eval-report", "nightly-eval-html"} <= asyncio.run(_artifact_keys())
 
-        time.sleep(1.1)  # marker times must differ for "latest"
         _break_decoder(good, str(tmp_path / "registry" / "run-b" / "checkpoints" / "step-000001"))
         second = nightly_eval(**params, return_state=True)
     finally:
@@ -86,19 +94,29 @@ def test_nightly_eval_reports_then_flags_a_worse_checkpoint(prefect_harness, tmp
     assert json.loads(verdict_files[-1].read_text())["regressed"] is True
 
 
-def test_registry_picks_the_latest_complete_checkpoint(tmp_path):
+def test_registry_picks_the_checkpoint_completed_last_by_its_marker(tmp_path):
+    """The recorded completion time decides, not the step and not the file time; a marker without
+    a time (an older unsamv2) counts as oldest."""
     from unsamv2.errors import InputError
-    from unsamv2.eval.registry import latest_checkpoint, resolve_checkpoint
+    from unsamv2.eval.registry import newest_checkpoint, resolve_checkpoint
 
-    for run, step in (("a", 1), ("b", 2)):
+    def checkpoint(run, step, marker):
         folder = tmp_path / run / "checkpoints" / f"step-{step:06d}"
         folder.mkdir(parents=True)
-        (folder / "_SUCCESS").write_text("")
-        time.sleep(0.05)
-    (tmp_path / "c" / "checkpoints" / "step-000009").mkdir(parents=True)  # incomplete: no marker
-    assert latest_checkpoint(str(tmp_path)).endswith("b/checkpoints/step-000002")
+        (folder / "_SUCCESS").write_text(json.dumps(marker))
+        return folder
+
+    checkpoint("old", 9000, {"step": 9000, "completed_at": "2026-01-01T00:00:00+00:00"})
+    checkpoint("new", 500, {"step": 500, "completed_at": "2026-03-01T00:00:00+00:00"})
+    undated = checkpoint("undated", 9999, {"step": 9999})
+    os.utime(undated / "_SUCCESS", (4e9, 4e9))  # the newest file of all: file times do not count
+    (tmp_path / "c" / "checkpoints" / "step-009999").mkdir(parents=True)  # incomplete: no marker
+    assert newest_checkpoint(str(tmp_path)).endswith("new/checkpoints/step-000500")
+    checkpoint("new", 501, {"step": 501, "completed_at": "2026-03-01T00:00:00+00:00"})  # same time: higher step
+    assert newest_checkpoint(str(tmp_path)).endswith("new/checkpoints/step-000501")
+    assert resolve_checkpoint(None, str(tmp_path)) == newest_checkpoint(str(tmp_path))
     assert resolve_checkpoint("/x/ckpt/", None) == "/x/ckpt"
     with pytest.raises(InputError, match="no complete training checkpoint"):
-        latest_checkpoint(str(tmp_path / "c"))
+        newest_checkpoint(str(tmp_path / "c"))
     with pytest.raises(InputError, match="give a checkpoint"):
         resolve_checkpoint(None, None)

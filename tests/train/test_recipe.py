@@ -7,7 +7,12 @@ import torch
 
 from unsamv2.errors import InputError
 from unsamv2.train import TrainConfig, train
-from unsamv2.train.checkpoint import latest_checkpoint, load_trained_model, read_checkpoint
+from unsamv2.train.checkpoint import (
+    completed_at,
+    latest_checkpoint,
+    load_trained_model,
+    read_checkpoint,
+)
 
 
 def small(scene_table, out, **changes):
@@ -102,6 +107,9 @@ def test_checkpoints_are_periodic_complete_and_pruned(scene_table, tmp_path):
     assert payload.step == 5 and len(payload.state["losses"]) == 5
     assert set(payload.meta["metrics"]) >= {"loss", "val_loss", "val_iou_click1"}
     assert set(os.listdir(result.checkpoint_uri)) == {"adapter.safetensors", "state.pt", "meta.json", "_SUCCESS"}
+    # each marker records when its folder was completed (what a registry's newest checkpoint is chosen by)
+    times = [completed_at(str(tmp_path / "checkpoints" / name)) for name in ("step-000004", "step-000005")]
+    assert None not in times and times[0] <= times[1] and times[1].tzinfo is not None
 
 
 def test_refusals(scene_table, tmp_path):

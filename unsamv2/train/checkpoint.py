@@ -11,6 +11,7 @@ Layout under a run's ``output_uri``::
                                                   worker), step, data position, loss history
     checkpoints/step-000500/meta.json             step, config, metrics (human-readable)
     checkpoints/step-000500/_SUCCESS              written last: the folder is complete
+                                                  ({"step": 500, "completed_at": UTC ISO time})
     checkpoints/latest.json                       {"step": 500, "path": "step-000500"}
 
 ``state.pt`` holds only tensors, numbers, strings, lists and dicts, and is read with
@@ -20,7 +21,8 @@ one is complete.
 Trust: ``latest.json`` names the step folder relative to the ``checkpoints`` folder it sits in
 (older files with an absolute path inside that folder still read; a path outside the run is
 ignored with a warning), so a run moved or resumed from another working directory finds its own
-checkpoints. :func:`latest_checkpoint` returns the newest *valid* folder by step number
+checkpoints. :func:`latest_checkpoint` returns a run's latest checkpoint: its *valid* folder with
+the highest step number
 (:func:`checkpoint_problem`: marker, loadable state and weight files, finite weights) and warns
 about each newer one it skips. Readers of a single folder (:func:`read_checkpoint`,
 :func:`load_trained_model`) refuse one without its ``_SUCCESS`` marker.
@@ -35,6 +37,7 @@ import os
 import posixpath
 import re
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 import torch
@@ -99,8 +102,23 @@ def save_checkpoint(uri: str, model: nn.Module, *, full_weights: bool, state: di
     torch.save(state, buf)
     storage.write_bytes(storage.join(uri, STATE_FILE), buf.getvalue())
     storage.write_text(storage.join(uri, META_FILE), json.dumps(meta, indent=1, sort_keys=True))
-    storage.write_text(storage.join(uri, MARKER), json.dumps({"step": int(state["step"])}))
+    completed = datetime.now(timezone.utc).isoformat()
+    storage.write_text(storage.join(uri, MARKER), json.dumps({"step": int(state["step"]), "completed_at": completed}))
     return uri
+
+
+def completed_at(uri: str) -> datetime | None:
+    """When the checkpoint folder ``uri`` was completed, as its ``_SUCCESS`` marker records it (UTC);
+    None without a marker or without a recorded time (a marker of an older unsamv2)."""
+    marker = storage.join(uri, MARKER)
+    if not storage.exists(marker):
+        return None
+    try:
+        value = json.loads(storage.read_text(marker)).get("completed_at")
+        when = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except (ValueError, AttributeError):  # not JSON, not an object, not an ISO time
+        return None
+    return when.replace(tzinfo=timezone.utc) if when is not None and when.tzinfo is None else when
 
 
 def write_sam2_checkpoint(uri: str, model: nn.Module, dtype: torch.dtype | None = None) -> None:
@@ -195,7 +213,9 @@ def _name_inside(folder: str, path: str) -> str | None:
 
 
 def latest_checkpoint(output_uri: str) -> str | None:
-    """The newest valid checkpoint folder of a run by step number, or None.
+    """A run's latest checkpoint: its valid folder with the highest step number, or None (what
+    resume continues from; a registry of runs has a *newest* checkpoint instead, see
+    :func:`unsamv2.eval.registry.newest_checkpoint`).
 
     Candidates are the run's ``step-N`` folders (and the folder ``latest.json`` names); newer ones
     that fail :func:`checkpoint_problem` are skipped with a warning naming them and why."""
