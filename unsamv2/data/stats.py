@@ -10,7 +10,6 @@ decides, so the split is stable when the table grows).
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
@@ -25,6 +24,7 @@ import pyarrow.parquet as pq
 
 from unsamv2.data import storage
 from unsamv2.data.shards import ShardInfo, read_shard, scan_shards
+from unsamv2.data.split import DEFAULT_VAL_FRACTION, split_of
 from unsamv2.errors import InputError, StorageError
 
 log = logging.getLogger(__name__)
@@ -86,12 +86,6 @@ def _frames(uri: str) -> tuple[Any, Any]:
     return dd.from_map(_image_frame, shards, meta=meta_i), dd.from_map(_mask_frame, shards, meta=meta_m)
 
 
-def split_of(image_id: int, val_fraction: float, seed: int = 0) -> str:
-    """'val' for a stable pseudo-random ``val_fraction`` of image ids, else 'train'."""
-    h = int.from_bytes(hashlib.blake2b(f"{seed}:{image_id}".encode(), digest_size=8).digest(), "big")
-    return "val" if h / 2**64 < val_fraction else "train"
-
-
 def _hist(values: Any, bins: np.ndarray) -> dict[str, Any]:
     import dask.array as da
 
@@ -99,7 +93,7 @@ def _hist(values: Any, bins: np.ndarray) -> dict[str, Any]:
     return {"edges": [float(b) for b in bins], "counts": [int(c) for c in counts.compute()]}
 
 
-def compute_stats(table_uri: str, out_uri: str, *, val_fraction: float = 0.1, seed: int = 0) -> TableStats:
+def compute_stats(table_uri: str, out_uri: str, *, val_fraction: float = DEFAULT_VAL_FRACTION, seed: int = 0) -> TableStats:
     """Compute the statistics and split of the table at ``table_uri``; write them under ``out_uri``."""
     if not 0.0 <= val_fraction < 1.0:
         raise InputError(f"val_fraction must lie in [0, 1), got {val_fraction}.")

@@ -10,39 +10,39 @@ import dataclasses
 import functools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from unsamv2.data import storage
 from unsamv2.data.images import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE, DEFAULT_RETRY
 from unsamv2.data.shards import is_complete
 from unsamv2.errors import IncompleteRunError, InputError
+from unsamv2.mining.config import MinerConfig
 from unsamv2.pipeline.assemble import RunCounters, ShardAssembler
 from unsamv2.pipeline.manifest import ManifestInfo, ensure_manifest
 from unsamv2.pipeline.stage import ImageMiner, MinerStage, Resources, noop_miner
 
+MineBackend = Literal["local", "ray"]
+MinerKind = Literal["unsamv2", "noop"]
 SUMMARY_FILE = "summary.json"
 SUMMARY_MD = "summary.md"
 
 
-def _default_miner_config() -> Any:
-    from unsamv2.mining import MinerConfig
-
-    return MinerConfig()
-
-
 @dataclass(frozen=True)
 class MineJob:
-    """Everything a mining run needs, validated once. ``miner`` is a ``unsamv2.mining.MinerConfig``.
+    """Everything a mining run needs, validated once: the mining use case's one typed job.
 
-    ``miner_kind="noop"`` runs the engine with a miner that finds nothing (overhead benchmarks).
+    ``miner`` holds the miner's settings (a :class:`~unsamv2.mining.config.MinerConfig`, its
+    defaults when None). ``miner_kind="noop"`` runs the engine with a miner that finds nothing
+    (overhead benchmarks). ``unsamv2 mine`` and the ``mine`` flow build it with
+    :meth:`from_values` from flat values (the job's fields and the miner's).
     """
 
     input_uri: str
     output_uri: str
     shard_size: int = 256
-    backend: Literal["local", "ray"] = "local"
+    backend: MineBackend = "local"
     batch_size: int = 4
     actors: int = 1
     cpus_per_actor: float = 1.0
@@ -52,16 +52,16 @@ class MineJob:
     read_attempts: int = DEFAULT_RETRY.attempts
     max_pixels: int = DEFAULT_MAX_PIXELS
     min_side: int = DEFAULT_MIN_SIDE
-    miner_kind: Literal["unsamv2", "noop"] = "unsamv2"
-    miner: Any = None
+    miner_kind: MinerKind = "unsamv2"
+    miner: MinerConfig | None = None
 
     def __post_init__(self) -> None:
         checks = [
             (self.shard_size >= 1, f"shard_size must be at least 1, got {self.shard_size}"),
             (self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}"),
             (self.actors >= 1, f"actors must be at least 1, got {self.actors}"),
-            (self.backend in ("local", "ray"), f"backend must be 'local' or 'ray', got {self.backend!r}"),
-            (self.miner_kind in ("unsamv2", "noop"), f"miner_kind must be 'unsamv2' or 'noop', got {self.miner_kind!r}"),
+            (self.backend in get_args(MineBackend), f"backend must be 'local' or 'ray', got {self.backend!r}"),
+            (self.miner_kind in get_args(MinerKind), f"miner_kind must be 'unsamv2' or 'noop', got {self.miner_kind!r}"),
             (self.max_restarts >= 0, f"max_restarts must be >= 0, got {self.max_restarts}"),
             (self.read_attempts >= 1, f"read_attempts must be at least 1, got {self.read_attempts}"),
             (self.input_uri.rstrip("/") != self.output_uri.rstrip("/"), "the output must differ from the input"),
@@ -71,7 +71,23 @@ class MineJob:
                 raise InputError(message + "; fix the mining parameters.")
         Resources(self.cpus_per_actor, self.gpus_per_actor)  # validates
         if self.miner is None and self.miner_kind == "unsamv2":
-            object.__setattr__(self, "miner", _default_miner_config())
+            object.__setattr__(self, "miner", MinerConfig())
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> MineJob:
+        """The job of flat ``values``: this job's fields plus the miner's
+        (:class:`~unsamv2.mining.config.MinerConfig` fields, e.g. ``backbone``, ``device``), as
+        the CLI flags and the ``mine`` flow's parameters give them; an unknown key is an InputError.
+        Miner settings are ignored with ``miner_kind="noop"``."""
+        own = {f.name for f in dataclasses.fields(cls)} - {"miner"}
+        mining = {f.name for f in dataclasses.fields(MinerConfig)}
+        unknown = sorted(set(values) - own - mining)
+        if unknown:
+            raise InputError(f"unknown mining parameters {unknown}; valid ones are {sorted(own | mining)}.")
+        miner = None
+        if values.get("miner_kind", "unsamv2") == "unsamv2":
+            miner = MinerConfig(**{k: v for k, v in values.items() if k in mining})
+        return cls(**{k: v for k, v in values.items() if k in own}, miner=miner)
 
     def stage(self) -> MinerStage:
         """The stage this job runs (picklable: the miner is built in ``setup()`` on the worker)."""
@@ -203,14 +219,14 @@ def run_mine(job: MineJob, on_progress: ProgressFn | None = None) -> MineSummary
 def _check_candidates(job: MineJob, info: ManifestInfo) -> None:
     """With a candidate file: refuse it at once when it matches none of the images (a wrong file or
     keys); images it does not cover become ``no_candidates`` error rows later."""
-    path = getattr(job.miner, "candidates", None) if job.miner_kind == "unsamv2" else None
-    if not path:
+    miner = job.miner if job.miner_kind == "unsamv2" else None
+    if miner is None or not miner.candidates:
         return
     from unsamv2.mining.candidates import load_candidates
     from unsamv2.pipeline.manifest import read_shard_entries
 
     uris = (u for s in range(info.num_shards) for u in read_shard_entries(job.output_uri, s).column("image_uri").to_pylist())
-    load_candidates(path, job.miner.candidate_min_score).check_matches(uris)  # streams, stops at a match
+    load_candidates(miner.candidates, miner.candidate_min_score).check_matches(uris)  # streams, stops at a match
 
 
 def _raise_if_failed(summary: MineSummary, c: RunCounters) -> None:

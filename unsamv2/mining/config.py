@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, fields
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -18,7 +19,10 @@ from unsamv2.errors import InputError
 
 #: Bumped whenever mining output can change for the same config; part of the config hash.
 MINER_VERSION = "2"  # 2: DINOv2 *_reg position-embedding interpolation as the hub models
-BACKBONES = ("descriptor", "dinov2", "dinov3")
+Backbone = Literal["descriptor", "dinov2", "dinov3"]
+BACKBONES: tuple[str, ...] = get_args(Backbone)
+Normalization = Literal["imagenet", "sat493m"]
+NORMALIZATIONS: tuple[str, ...] = get_args(Normalization)
 NATIVE_PATCH = {"descriptor": 16, "dinov2": 14, "dinov3": 16}
 DIVIDE_GRID = 60  # default divide grid (long side, patches): 480 px at ViT-B/8 in CutLER
 ORIGINS = ("divide", "conquer", "part")
@@ -60,10 +64,10 @@ class MinerConfig:
     or "cuda" (DINO forward and MaskCut products).
     """
 
-    backbone: str = "descriptor"
+    backbone: Backbone = "descriptor"
     backbone_weights: str | None = None
     backbone_arch: str = "auto"
-    backbone_normalization: str = "imagenet"
+    backbone_normalization: Normalization = "imagenet"
     patch_size: int | None = None
     candidates: str | None = None
     candidate_min_score: float = 0.3
@@ -93,7 +97,7 @@ class MinerConfig:
                 f"MinerConfig.backbone={self.backbone!r} needs backbone_weights: a local path or "
                 "s3:// URI of the checkpoint (weights are never downloaded)."
             )
-        if self.backbone_normalization not in ("imagenet", "sat493m"):
+        if self.backbone_normalization not in NORMALIZATIONS:
             raise InputError(f"MinerConfig.backbone_normalization must be 'imagenet' or 'sat493m', "
                              f"got {self.backbone_normalization!r}.")
         if self.patch_size is not None:

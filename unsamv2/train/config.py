@@ -18,14 +18,18 @@ import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Literal, TypeGuard
+from typing import Any, Literal, TypeGuard, get_args
 
 from unsamv2.errors import InputError
 
-TRAINABLE_MODES = ("adapter", "full")
-OBJECTIVES = ("unsamv2", "sam2")
-DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("auto", "fp32", "bf16")
+Trainable = Literal["adapter", "full"]
+Objective = Literal["unsamv2", "sam2"]
+Device = Literal["auto", "cpu", "cuda"]
+Precision = Literal["auto", "fp32", "bf16"]
+TRAINABLE_MODES: tuple[str, ...] = get_args(Trainable)
+OBJECTIVES: tuple[str, ...] = get_args(Objective)
+DEVICES: tuple[str, ...] = get_args(Device)
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 # Base pretraining (``unsamv2 pretrain``): SAM-2's supervised recipe on human (ground-truth) masks,
 # sized for the shipped base on a 2-core CPU (docs/pretraining.md). Focal and dice weigh 1 : 1
@@ -109,8 +113,8 @@ class TrainConfig:
     model_config: str = "base"
     base_checkpoint: str | None = None
     init_adapter: str | None = None
-    trainable: Literal["adapter", "full"] = "adapter"
-    objective: str = "unsamv2"
+    trainable: Trainable = "adapter"
+    objective: Objective = "unsamv2"
     max_steps: int = 1000
     warmup_steps: int = 0
     batch_size: int = 4
@@ -131,8 +135,8 @@ class TrainConfig:
     weight_object: float = 1.0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"
+    device: Device = "auto"
+    precision: Precision = "auto"
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
     log_every: int = 10
