@@ -43,7 +43,7 @@ def test_two_workers_train_checkpoint_and_resume(ray_local, tmp_path):
 
     # same run name and storage: the rerun continues from Ray's checkpoint at step 2
     more = run_ray_train(config.replace(max_steps=3), RayTrainOptions(
-        workers=2, gpus_per_worker=0.0, name=f"unsamv2-train-{config.config_hash()}"))
+        workers=2, gpus_per_worker=0.0, run_name=f"unsamv2-train-{config.config_hash()}"))
     assert more["start_step"] == 2 and more["steps"] == 3 and more["losses"][:2] == result["losses"]
 
 

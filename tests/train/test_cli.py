@@ -39,14 +39,21 @@ def test_config_file_with_flag_overrides(scene_table, tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("args", "fragment"), [
-    (["--trainable", "lora"], "trainable must be one of adapter, full"),
     (["--steps", "0"], "max_steps must be an integer >= 1"),
     (["--config", "sam2.1_hiera_s"], "needs base_checkpoint"),
+    (["--model-config", "sam2.1_hiera_s"], "needs base_checkpoint"),
+    (["--workers", "0", "--backend", "ray"], "workers must be at least 1"),
 ])
 def test_bad_values_are_one_sentence(scene_table, tmp_path, capsys, args, fragment):
     assert main(["train", scene_table["table"], str(tmp_path / "x"), *args]) == 2
     err = capsys.readouterr().err
     assert fragment in err and "Traceback" not in err
+
+
+def test_a_choice_outside_the_fields_literal_is_refused_by_argparse(scene_table, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", scene_table["table"], str(tmp_path / "x"), "--trainable", "lora"])
+    assert exit_.value.code == 2 and "argument --trainable: invalid choice: 'lora'" in capsys.readouterr().err
 
 
 def test_missing_table_is_one_sentence(tmp_path, capsys):

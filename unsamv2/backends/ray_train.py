@@ -23,22 +23,34 @@ from unsamv2.train.config import TrainConfig
 
 @dataclass(frozen=True)
 class RayTrainOptions:
-    """How to run on Ray Train. ``address=None`` starts (or reuses) a local Ray. ``gpus_per_worker``
-    None: 1 when the cluster has GPUs, else 0. ``name`` / ``storage_path`` default to
-    ``unsamv2-train-<config hash>`` and ``<output_uri>/ray``."""
+    """How to run on Ray Train, validated once. ``ray_address=None`` starts (or reuses) a local Ray.
+    ``gpus_per_worker`` None: 1 when the cluster has GPUs, else 0. ``run_name`` / ``storage_path``
+    default to ``unsamv2-train-<config hash>`` and ``<output_uri>/ray``."""
 
-    address: str | None = None
+    ray_address: str | None = None
     workers: int = 1
     cpus_per_worker: float = 1.0
     gpus_per_worker: float | None = None
-    name: str | None = None
+    run_name: str | None = None
     storage_path: str | None = None
     max_failures: int = 0
+
+    def __post_init__(self) -> None:
+        from unsamv2.errors import InputError
+
+        checks = [(self.workers >= 1, f"workers must be at least 1, got {self.workers}"),
+                  (self.cpus_per_worker > 0, f"cpus_per_worker must be > 0, got {self.cpus_per_worker}"),
+                  (self.gpus_per_worker is None or self.gpus_per_worker >= 0,
+                   f"gpus_per_worker must be >= 0, got {self.gpus_per_worker}"),
+                  (self.max_failures >= 0, f"max_failures must be >= 0, got {self.max_failures}")]
+        for ok, message in checks:
+            if not ok:
+                raise InputError(message + "; fix the Ray Train options.")
 
 
 def run_name(config: TrainConfig, options: RayTrainOptions) -> str:
     """The Ray Train run name: the given one, else from the config hash (stable across reruns)."""
-    return options.name or f"unsamv2-train-{config.config_hash()}"
+    return options.run_name or f"unsamv2-train-{config.config_hash()}"
 
 
 def storage_path(config: TrainConfig, options: RayTrainOptions) -> str:
@@ -49,7 +61,7 @@ def storage_path(config: TrainConfig, options: RayTrainOptions) -> str:
 
 def worker_gpus(options: RayTrainOptions) -> float:
     """GPUs per worker: the given number, else 1 when the connected cluster has GPUs, else 0
-    (starts or joins Ray at ``options.address`` if not connected yet)."""
+    (starts or joins Ray at ``options.ray_address`` if not connected yet)."""
     import ray
 
     from unsamv2.backends.ray_runtime import init_ray
@@ -57,7 +69,7 @@ def worker_gpus(options: RayTrainOptions) -> float:
     if options.gpus_per_worker is not None:
         return float(options.gpus_per_worker)
     if not ray.is_initialized():
-        init_ray(options.address)
+        init_ray(options.ray_address)
     return 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
 
 
@@ -78,11 +90,8 @@ def run_ray_train(config: TrainConfig, options: RayTrainOptions, *, resume: bool
     from ray.train.torch import TorchTrainer
 
     from unsamv2.backends.ray_runtime import init_ray
-    from unsamv2.errors import InputError
 
-    if options.workers < 1:
-        raise InputError(f"workers must be at least 1, got {options.workers}.")
-    init_ray(options.address)
+    init_ray(options.ray_address)
     run_config = RunConfig(
         name=run_name(config, options), storage_path=storage_path(config, options),
         failure_config=FailureConfig(max_failures=options.max_failures),
