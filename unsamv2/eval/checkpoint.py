@@ -18,6 +18,7 @@ from unsamv2.data import storage
 from unsamv2.errors import InputError
 
 DEFAULT_SCENES = "scenes:8:1000:256"
+DEFAULT_POLICIES = ("oracle", "g=1")
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class EvalJob:
 
     scenes: str | None = DEFAULT_SCENES
     datasets: tuple[str, ...] = ()
-    policies: tuple[str, ...] = ("oracle", "g=1")
+    policies: tuple[str, ...] = DEFAULT_POLICIES
     whole_image: bool = False
     points_per_side: int = 64
     m2m: bool = True
@@ -54,7 +55,7 @@ class EvalJob:
         scenes = None if (self.scenes or "").lower() in ("", "none") else self.scenes
         object.__setattr__(self, "scenes", scenes)
         object.__setattr__(self, "datasets", tuple(self.datasets))
-        object.__setattr__(self, "policies", tuple(self.policies or ("oracle", "g=1")))
+        object.__setattr__(self, "policies", tuple(self.policies or DEFAULT_POLICIES))
         checks = [(self.points_per_side >= 1, f"points_per_side must be at least 1, got {self.points_per_side}"),
                   (1 <= self.max_clicks <= 100, f"max_clicks must lie in [1, 100], got {self.max_clicks}"),
                   (self.gpus >= 0, f"gpus must be >= 0, got {self.gpus}"),
@@ -108,13 +109,13 @@ def benchmark_datasets(scenes: str | None, datasets: Sequence[str], max_objects:
     return out
 
 
-def evaluate_checkpoint(checkpoint_uri: str, out_uri: str, *, scenes: str | None = DEFAULT_SCENES,
-                        datasets: Sequence[str] = (), policies: Sequence[str] = ("oracle", "g=1"),
-                        whole_image: bool = False, points_per_side: int = 64, m2m: bool = True,
-                        max_clicks: int = 20,
-                        max_objects: int | None = None, probe: bool = True, history_uri: str | None = None,
-                        device: str = "cpu", progress: bool = False, model_name: str = "",
-                        baseline_checkpoint: str | None = None,
+def evaluate_checkpoint(checkpoint_uri: str, out_uri: str, *, scenes: str | None = EvalJob.scenes,
+                        datasets: Sequence[str] = EvalJob.datasets, policies: Sequence[str] = EvalJob.policies,
+                        whole_image: bool = EvalJob.whole_image, points_per_side: int = EvalJob.points_per_side,
+                        m2m: bool = EvalJob.m2m, max_clicks: int = EvalJob.max_clicks,
+                        max_objects: int | None = EvalJob.max_objects, probe: bool = EvalJob.probe,
+                        history_uri: str | None = None, device: str = EvalJob.device, progress: bool = False,
+                        model_name: str = "", baseline_checkpoint: str | None = EvalJob.baseline_checkpoint,
                         on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Evaluate the checkpoint folder ``checkpoint_uri`` (from :func:`unsamv2.train.train`).
 
