@@ -35,9 +35,7 @@ def demo_settings() -> tuple[dict, int]:
 
     from flows.demo import DEMO_TRAINING, demo
 
-    names = {"model": "model_config", "train_batch_size": "batch_size", "train_device": "device"}
-    fields = {names.get(k, k): v for k, v in DEMO_TRAINING.items()}
-    return fields, int(inspect.signature(demo.fn).parameters["steps"].default)
+    return dict(DEMO_TRAINING), int(inspect.signature(demo.fn).parameters["max_steps"].default)
 
 
 def mined_table(out: str) -> str:

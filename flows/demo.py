@@ -4,7 +4,7 @@ the mined (mask, g) pairs on top of the shipped pretrained base (base frozen, th
 setting), evaluated on held-out procedural scenes against the base's own SAM-2 outputs (single
 mask and best of 3) — then where everything went and the one-click numbers.
 
-Run: ``python -m flows.demo [--out runs/demo] [--steps 60] [--train-backend local|ray]``.
+Run: ``python -m flows.demo [--out runs/demo] [--max-steps 60] [--train-backend local|ray]``.
 """
 
 from __future__ import annotations
@@ -16,22 +16,24 @@ from prefect import flow, get_run_logger
 
 from flows.mine_and_train import mine_and_train
 from tasks.data import make_demo_inputs
+from unsamv2.jobs.mine_and_train import PipelineTrainBackend
 
-# What the demo trains and evaluates (a few minutes on a 2-core CPU; see docs/training.md).
-DEMO_TRAINING = dict(model="base", trainable="adapter", train_batch_size=4, max_masks_per_image=16,
-                     lr=1e-3, min_lr=1e-4, checkpoint_every=30, train_device="cpu")
-DEMO_EVALUATION = dict(eval_scenes="scenes:4:1000:256", eval_policies=["oracle", "g=1", "sam2-single", "sam2-best3"],
-                       eval_max_clicks=3, eval_max_objects=4)
+# How the demo mines, trains and evaluates (a few minutes on a 2-core CPU; see docs/training.md):
+# the jobs' defaults (the adapter on the shipped base, 4 images per step, ...) except these.
+DEMO_MINING = dict(shard_size=8, backend="ray", actors=2, val_fraction=0.15)
+DEMO_TRAINING = dict(max_masks_per_image=16, lr=1e-3, min_lr=1e-4, checkpoint_every=30, device="cpu")
+DEMO_EVALUATION = dict(scenes="scenes:4:1000:256", policies=["oracle", "g=1", "sam2-single", "sam2-best3"],
+                       max_clicks=3, max_objects=4)
 
 
 @flow(name="demo", description="End-to-end demo on the embedded default.")
-def demo(out_dir: str = "runs/demo", scenes: int = 12, size: int = 256, seed: int = 0, steps: int = 60,
-         train_backend: str = "local") -> dict:
+def demo(out_dir: str = "runs/demo", scenes: int = 12, size: int = 256, seed: int = 0, max_steps: int = 60,
+         train_backend: PipelineTrainBackend = "local") -> dict:
     """Procedural scenes + photos -> ``mine-and-train`` (local Ray, 2 mining actors, adapter on the base)."""
     inputs = make_demo_inputs(os.path.join(out_dir, "data"), scenes, seed, size)
-    result = mine_and_train(input_uri=inputs["images"], output_uri=out_dir, shard_size=8, mine_backend="ray",
-                            actors=2, val_fraction=0.15, steps=steps, train_backend=train_backend,
-                            **DEMO_TRAINING, **DEMO_EVALUATION)
+    result = mine_and_train(input_uri=inputs["images"], output_uri=out_dir, mining=DEMO_MINING,
+                            training={**DEMO_TRAINING, "max_steps": max_steps}, evaluation=DEMO_EVALUATION,
+                            train_backend=train_backend)
     get_run_logger().info("demo finished; checkpoint %s, report %s", result["checkpoint_uri"],
                           result["report"]["html"])
     return {"inputs": inputs, **result}
@@ -41,12 +43,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/demo")
     parser.add_argument("--scenes", type=int, default=12)
-    parser.add_argument("--steps", type=int, default=60, help="adapter training steps")
+    parser.add_argument("--max-steps", "--steps", type=int, default=60, help="adapter training steps")
     parser.add_argument("--train-backend", default="local", choices=["local", "ray"])
     args = parser.parse_args()
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     out = os.path.abspath(args.out)
-    result = demo(out_dir=out, scenes=args.scenes, steps=args.steps, train_backend=args.train_backend)
+    result = demo(out_dir=out, scenes=args.scenes, max_steps=args.max_steps, train_backend=args.train_backend)
     _print(result)
 
 

@@ -1,15 +1,17 @@
 """Flow ``mine``: images (folder or s3:// prefix) → Parquet mask table, statistics and split.
 
-Runs the ``MinerStage`` on a local Ray (``ray_address=None``) or an existing Ray cluster, or
-in-process (``backend="local"``). Reruns resume: finished shards are skipped.
+The parameters are the mining job's fields (:class:`~unsamv2.jobs.mine.MineJob`, then the miner's,
+:class:`~unsamv2.mining.config.MinerConfig`) with the same names and defaults, plus the statistics
+step's; the job validates them once, before any work. Mines in-process (``backend="local"``, the
+default) or on Ray actors (``"ray"``: a local Ray when ``ray_address`` is None, else that
+cluster). Reruns resume: finished shards are skipped.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from prefect import flow, get_run_logger
-from pydantic import Field
 
 from tasks.mining import (
     connect_ray,
@@ -18,42 +20,46 @@ from tasks.mining import (
     publish_mining_summary,
     table_statistics,
 )
+from unsamv2.data.split import DEFAULT_VAL_FRACTION, check_val_fraction
+from unsamv2.jobs.mine import MineBackend, MineJob, MinerKind
+from unsamv2.mining.config import Backbone, MinerConfig, Normalization
 
-PositiveInt = Annotated[int, Field(ge=1)]
+#: Parameters of the statistics step, not of the mining job.
+STATS_PARAMETERS = ("statistics", "val_fraction")
 
 
 @flow(name="mine", description="Mine hierarchical pseudo-masks (UnSAMv2 divide and conquer) into a Parquet mask table.")
 def mine(
     input_uri: str,
     output_uri: str,
-    shard_size: PositiveInt = 256,
-    backend: Literal["local", "ray"] = "ray",
-    features: Literal["descriptor", "dinov2", "dinov3"] = "descriptor",
-    backbone_weights: str | None = None,
-    device: Literal["cpu", "cuda"] = "cpu",
-    actors: PositiveInt = 1,
-    cpus_per_actor: Annotated[float, Field(gt=0)] = 1.0,
-    gpus_per_actor: Annotated[float, Field(ge=0)] = 0.0,
-    batch_size: PositiveInt = 4,
-    ray_address: str | None = None,
-    max_restarts: Annotated[int, Field(ge=0)] = 4,
+    shard_size: int = MineJob.shard_size,
+    backend: MineBackend = MineJob.backend,
+    actors: int = MineJob.actors,
+    cpus_per_actor: float = MineJob.cpus_per_actor,
+    gpus_per_actor: float = MineJob.gpus_per_actor,
+    batch_size: int = MineJob.batch_size,
+    ray_address: str | None = MineJob.ray_address,
+    max_restarts: int = MineJob.max_restarts,
+    read_attempts: int = MineJob.read_attempts,
+    miner_kind: MinerKind = MineJob.miner_kind,
+    backbone: Backbone = MinerConfig.backbone,
+    backbone_weights: str | None = MinerConfig.backbone_weights,
+    backbone_normalization: Normalization = MinerConfig.backbone_normalization,
+    device: str = MinerConfig.device,
+    candidates: str | None = MinerConfig.candidates,
+    candidate_min_score: float = MinerConfig.candidate_min_score,
     statistics: bool = True,
-    val_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.1,
-    miner_kind: Literal["unsamv2", "noop"] = "unsamv2",
-    candidates: str | None = None,
-    candidate_min_score: Annotated[float, Field(ge=0, lt=1)] = 0.3,
+    val_fraction: float = DEFAULT_VAL_FRACTION,
 ) -> dict[str, Any]:
     """Plan → (connect Ray) → mine shards → statistics and split → artifacts. Returns the summary."""
+    params = dict(locals())  # exactly this flow's parameters
+    job = MineJob.from_values({k: v for k, v in params.items() if k not in STATS_PARAMETERS})
+    check_val_fraction(val_fraction)
     logger = get_run_logger()
-    plan = plan_manifest(input_uri, output_uri, shard_size)
+    plan = plan_manifest(job)
     logger.info("planned %d images in %d shards", plan["images"], plan["shards"])
-    if backend == "ray":
-        connect_ray(ray_address)
-    job = dict(input_uri=input_uri, output_uri=output_uri, shard_size=shard_size, backend=backend,
-               batch_size=batch_size, actors=actors, cpus_per_actor=cpus_per_actor, gpus_per_actor=gpus_per_actor,
-               ray_address=ray_address, max_restarts=max_restarts, miner_kind=miner_kind,
-               miner={"backbone": features, "backbone_weights": backbone_weights, "device": device,
-                      "candidates": candidates, "candidate_min_score": candidate_min_score})
+    if job.backend == "ray":
+        connect_ray(job.ray_address)
     summary = mine_shards(job, run_key="mine")
     stats = table_statistics(output_uri, f"{output_uri.rstrip('/')}/stats", val_fraction) if statistics else None
     publish_mining_summary(summary, stats, run_key="mine")

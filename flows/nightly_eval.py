@@ -7,15 +7,17 @@ Deployed with a cron schedule and a concurrency limit of 1 (see prefect.yaml).
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from prefect.states import Failed
-from pydantic import Field
 
 from tasks.evaluation import evaluate_checkpoint, publish_eval_report, resolve_checkpoint
-from unsamv2.eval.checkpoint import DEFAULT_SCENES, EvalJob
+from unsamv2.eval.checkpoint import EvalJob
+
+#: Parameters that say what to evaluate and where the results go, not how (not EvalJob fields).
+NOT_JOB = ("report_store", "checkpoint_uri", "registry_uri", "fail_on_regression")
 
 
 @flow(name="nightly-eval", description="Evaluate the newest checkpoint with the paper's protocol; fail on regression.")
@@ -23,34 +25,36 @@ def nightly_eval(
     report_store: str,
     checkpoint_uri: str | None = None,
     registry_uri: str | None = None,
-    scenes: str | None = DEFAULT_SCENES,
-    datasets: list[str] | None = None,
-    policies: list[str] | None = None,
-    whole_image: bool = False,
-    points_per_side: Annotated[int, Field(ge=1)] = 64,
-    m2m: bool = True,
-    max_clicks: Annotated[int, Field(ge=1, le=100)] = 20,
-    device: Literal["cpu", "cuda"] = "cpu",
-    ray_address: str | None = None,
-    gpus: Annotated[float, Field(ge=0)] = 0.0,
-    baseline_checkpoint: str | None = None,
+    scenes: str | None = EvalJob.scenes,
+    datasets: list[str] = list(EvalJob.datasets),  # noqa: B006 - never mutated: the job's default
+    policies: list[str] = list(EvalJob.policies),  # noqa: B006
+    whole_image: bool = EvalJob.whole_image,
+    points_per_side: int = EvalJob.points_per_side,
+    m2m: bool = EvalJob.m2m,
+    max_clicks: int = EvalJob.max_clicks,
+    max_objects: int | None = EvalJob.max_objects,
+    probe: bool = EvalJob.probe,
+    device: str = EvalJob.device,
+    ray_address: str | None = EvalJob.ray_address,
+    gpus: float = EvalJob.gpus,
+    baseline_checkpoint: str | None = EvalJob.baseline_checkpoint,
     fail_on_regression: bool = True,
 ) -> Any:
     """Checkpoint → evaluation (locally or as a Ray task) → history + verdict → artifacts.
 
     Reports go to ``<report_store>/runs/<UTC time>-<flow run>/``; the history and pinned baseline
-    live in ``report_store``. ``policies`` defaults to ``["oracle", "g=1"]``; ``sam2-single`` /
+    live in ``report_store`` (the job's ``history_uri``); the other parameters are the evaluation
+    job's fields (:class:`~unsamv2.eval.checkpoint.EvalJob`), validated once before any work.
+    ``policies`` defaults to ``["oracle", "g=1"]``; ``sam2-single`` /
     ``sam2-best3`` add the SAM-2 baselines (plain SAM-2 from ``baseline_checkpoint``, default the
     base checkpoint the adapter was trained on). ``whole_image`` adds AR with the official
     protocol (m2m pass, ``points_per_side`` 64 by default; the grid is in the protocol hash).
     Returns the result dict, or a Failed state when a regression is found.
     """
+    params = dict(locals())  # exactly this flow's parameters
+    job = EvalJob(**{k: v for k, v in params.items() if k not in NOT_JOB}, history_uri=report_store)
     logger = get_run_logger()
     checkpoint = resolve_checkpoint(checkpoint_uri, registry_uri)
-    job = EvalJob(scenes=scenes, datasets=tuple(datasets or ()), policies=tuple(policies or ()),
-                  whole_image=whole_image, points_per_side=points_per_side, m2m=m2m, max_clicks=max_clicks,
-                  device=device, baseline_checkpoint=baseline_checkpoint, ray_address=ray_address, gpus=gpus,
-                  history_uri=report_store)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out = f"{report_store.rstrip('/')}/runs/{stamp}-{str(flow_run.id or 'local')[:8]}"
     result = evaluate_checkpoint(checkpoint, out, job)

@@ -1,6 +1,7 @@
 """Prefect tasks of the ``mine`` flow: plan, mine shards, statistics, publish.
 
-Each task is a thin call into the library and returns small JSON-able values (URIs, counts).
+Each task is a thin call into the library: it receives the validated
+:class:`~unsamv2.jobs.mine.MineJob` (or URIs) and returns small JSON-able values (URIs, counts).
 Mining is idempotent (finished shards have markers), so a Prefect retry resumes where it stopped.
 """
 
@@ -18,13 +19,15 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
+from unsamv2.jobs.mine import MineJob
+
 
 @task(name="plan-manifest", retries=2, retry_delay_seconds=5)
-def plan_manifest(input_uri: str, output_uri: str, shard_size: int) -> dict[str, int]:
-    """List the input once (streaming), cut it into shards, persist the plan; counts out."""
+def plan_manifest(job: MineJob) -> dict[str, int]:
+    """List the job's input once (streaming), cut it into shards, persist the plan; counts out."""
     from unsamv2.pipeline.manifest import ensure_manifest
 
-    info = ensure_manifest(input_uri, output_uri, shard_size)
+    info = ensure_manifest(job.input_uri, job.output_uri, job.shard_size)
     get_run_logger().info("manifest: %d images in %d shards (%d non-image names skipped)",
                           info.num_images, info.num_shards, info.skipped_non_images)
     return {"images": info.num_images, "shards": info.num_shards, "skipped_non_images": info.skipped_non_images}
@@ -41,17 +44,13 @@ def connect_ray(ray_address: str | None) -> str | None:
 
 
 @task(name="mine-shards", retries=1, retry_delay_seconds=10)
-def mine_shards(job: dict[str, Any], run_key: str) -> dict[str, Any]:
-    """Mine every unfinished shard; updates a progress artifact; returns the run summary."""
-    from unsamv2.jobs.mine import MineJob, run_mine
-    from unsamv2.mining import MinerConfig
+def mine_shards(job: MineJob, run_key: str) -> dict[str, Any]:
+    """Run the mining job on every unfinished shard; updates a progress artifact; returns the
+    run summary."""
+    from unsamv2.jobs.mine import run_mine
 
     logger = get_run_logger()
-    params = dict(job)  # never mutate the task's input: a retry gets the same dict
-    miner_params = params.pop("miner")
-    miner = MinerConfig(**miner_params) if params.get("miner_kind", "unsamv2") == "unsamv2" else None
-    mine_job = MineJob(**params, miner=miner)
-    artifact = create_progress_artifact(0.0, key=f"{run_key}-progress", description=f"shards of {mine_job.output_uri}")
+    artifact = create_progress_artifact(0.0, key=f"{run_key}-progress", description=f"shards of {job.output_uri}")
 
     def progress(done: int, total: int, counters: Any) -> None:
         update_progress_artifact(artifact, 100.0 * done / max(total, 1))
@@ -61,9 +60,9 @@ def mine_shards(job: dict[str, Any], run_key: str) -> dict[str, Any]:
     from tasks.limits import ray_gpu_slots
 
     # GPU jobs queue on the Prefect `ray-gpu` global concurrency limit instead of piling up on Ray.
-    slots = ray_gpu_slots(mine_job.actors, mine_job.gpus_per_actor) if mine_job.backend == "ray" else nullcontext()
+    slots = ray_gpu_slots(job.actors, job.gpus_per_actor) if job.backend == "ray" else nullcontext()
     with slots:
-        summary = run_mine(mine_job, on_progress=progress)
+        summary = run_mine(job, on_progress=progress)
     update_progress_artifact(artifact, 100.0)
     return asdict(summary)
 

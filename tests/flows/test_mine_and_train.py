@@ -22,34 +22,24 @@ def images(tmp_path):
     return folder
 
 
-def test_parameters_are_validated_before_any_work(prefect_harness, images, tmp_path, monkeypatch):
+def test_parameters_are_validated_before_any_work(prefect_harness, images, tmp_path):
+    """Each nested dict is validated by its job (rules: tests/jobs/test_mine_and_train_plan.py)."""
     from prefect.exceptions import ParameterTypeError
 
-    import flows.mine_and_train as module
     from flows.mine_and_train import mine_and_train
     from unsamv2.errors import InputError
 
     with pytest.raises(ParameterTypeError):
-        mine_and_train(input_uri=str(images), output_uri=str(tmp_path / "a"), steps=0)
-    with pytest.raises(ParameterTypeError):
         mine_and_train(input_uri=str(images), output_uri=str(tmp_path / "a"), train_backend="slurm")
-    with pytest.raises(InputError, match="scenes:<n>:<seed>:<size>"):
-        mine_and_train(input_uri=str(images), output_uri=str(tmp_path / "b"), eval_scenes="scenes:three")
-    with pytest.raises(InputError, match="needs base_checkpoint"):
-        mine_and_train(input_uri=str(images), output_uri=str(tmp_path / "c"), model="sam2.1_hiera_s")
-    assert not os.path.exists(tmp_path / "b" / "mask_table") and not os.path.exists(tmp_path / "c" / "mask_table")
-    # trainable left unset: the random tiny model trains every weight, a pretrained base its adapter
-    chosen = []
-
-    def stop(values):
-        chosen.append(values["trainable"])
-        raise InputError("stopped before any work")
-
-    monkeypatch.setattr(module, "make_train_config", stop)
-    for model in ("tiny", "base"):
-        with pytest.raises(InputError, match="stopped before any work"):
-            mine_and_train(input_uri=str(images), output_uri=str(tmp_path / "d"), model=model)
-    assert chosen == ["full", "adapter"] and not os.path.exists(tmp_path / "d" / "mask_table")
+    for name, (bad, message) in enumerate([
+            ({"training": {"max_steps": 0}}, "max_steps must be an integer >= 1"),
+            ({"evaluation": {"scenes": "scenes:three"}}, "scenes:<n>:<seed>:<size>"),
+            ({"training": {"model_config": "sam2.1_hiera_s"}}, "needs base_checkpoint"),
+            ({"mining": {"features": "dinov2"}}, r"unknown mining parameters \['features'\]"),
+            ({"train_backend": "ray-job"}, "needs job_address")]):
+        with pytest.raises(InputError, match=message):
+            mine_and_train(input_uri=str(images), output_uri=str(tmp_path / str(name)), **bad)
+        assert not os.path.exists(tmp_path / str(name) / "mask_table")
 
 
 def test_training_as_a_ray_job_is_submitted_once(prefect_harness, tmp_path, monkeypatch):
@@ -64,6 +54,7 @@ def test_training_as_a_ray_job_is_submitted_once(prefect_harness, tmp_path, monk
 
     from tasks.training import submit_training_job
     from unsamv2.backends.ray_runtime import init_ray
+    from unsamv2.backends.ray_train import RayTrainOptions
     from unsamv2.train import TrainConfig
 
     monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])  # job's python
@@ -72,13 +63,14 @@ def test_training_as_a_ray_job_is_submitted_once(prefect_harness, tmp_path, monk
     table = write_scene_table(str(tmp_path / "data"), n=4, size=96)
     config = TrainConfig(table_uri=table["table"], output_uri=str(tmp_path / "run"), max_steps=2, batch_size=1,
                          max_masks_per_image=2, correction_clicks=1, checkpoint_every=1, val_images=0,
-                         use_split=False).to_dict()
+                         use_split=False)
+    options = RayTrainOptions(workers=1, gpus_per_worker=0.0)
     url = init_ray(None, include_dashboard=True, num_cpus=2)
     try:
         @flow
         def twice():
-            first = submit_training_job(config, url, workers=1, gpus_per_worker=0.0, poll_seconds=1)
-            again = submit_training_job(config, url, workers=1, gpus_per_worker=0.0, poll_seconds=1)
+            first = submit_training_job(config, options, url, poll_seconds=1)
+            again = submit_training_job(config, options, url, poll_seconds=1)
             return first, again
 
         first, again = twice()

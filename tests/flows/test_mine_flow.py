@@ -18,13 +18,20 @@ async def _artifact_keys():
         return {a.key for a in await client.read_artifacts()}
 
 
-def test_flow_parameters_are_validated(prefect_harness, tmp_path):
+def test_flow_parameters_are_validated_by_the_job_before_any_work(prefect_harness, tmp_path):
     from prefect.exceptions import ParameterTypeError
 
     from flows.mine import mine
+    from unsamv2.errors import InputError
 
-    with pytest.raises(ParameterTypeError):
-        mine(input_uri=str(tmp_path), output_uri=str(tmp_path / "o"), shard_size=0)
+    with pytest.raises(ParameterTypeError):  # a Literal field's values: Prefect checks the type
+        mine(input_uri=str(tmp_path), output_uri=str(tmp_path / "o"), backend="spark")
+    for bad, message in (({"shard_size": 0}, "shard_size must be at least 1"),
+                         ({"backbone": "dinov2"}, "needs backbone_weights"),
+                         ({"val_fraction": 1.0}, r"val_fraction must lie in \[0, 1\)")):
+        with pytest.raises(InputError, match=message):
+            mine(input_uri=str(tmp_path), output_uri=str(tmp_path / "o"), **bad)
+    assert not (tmp_path / "o").exists()  # refused before the manifest was planned
 
 
 @pytest.mark.slow

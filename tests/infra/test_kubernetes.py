@@ -95,7 +95,7 @@ def test_rayjob_entrypoint_is_a_valid_mining_command():
     assert argv[:2] == ["unsamv2", "mine"]
     args = build_parser().parse_args(argv[1:])
     assert args.backend == "ray" and args.ray_address == "auto" and args.device == "cuda"
-    assert args.gpus_per_actor == 1 and args.features == "dinov2" and args.backbone_weights.startswith("s3://")
+    assert args.gpus_per_actor == 1 and args.backbone == "dinov2" and args.backbone_weights.startswith("s3://")
     assert job["spec"]["shutdownAfterJobFinishes"] is True and job["spec"]["backoffLimit"] >= 1
 
 

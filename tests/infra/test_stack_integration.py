@@ -29,10 +29,11 @@ BIN = Path(sys.executable).parent
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
-# A tiny mine-and-train workload on top of the deployment's own parameters (prefect.yaml).
-TINY = {"shard_size": 2, "val_fraction": 0.25, "steps": 2, "train_batch_size": 1, "max_masks_per_image": 2,
-        "correction_clicks": 1, "checkpoint_every": 1, "eval_scenes": "scenes:1:1000:64",
-        "eval_policies": ["g=1"], "eval_max_clicks": 2, "eval_max_objects": 2}
+# A tiny mine-and-train workload laid over the deployment's own parameters (prefect.yaml): each
+# dict changes only the keys it names (the deployment's mining backend "ray" stays).
+TINY = {"training": {"max_steps": 2, "batch_size": 1, "max_masks_per_image": 2, "correction_clicks": 1,
+                     "checkpoint_every": 1},
+        "evaluation": {"scenes": "scenes:1:1000:64", "policies": ["g=1"], "max_clicks": 2, "max_objects": 2}}
 
 
 def _images(folder: Path) -> int:
@@ -184,13 +185,16 @@ def test_stack_runs_mine_and_train_through_its_deployment(tmp_path):
 
         images, out = tmp_path / "images", tmp_path / "run"
         expected = _images(images)
-        params = {**TINY, "input_uri": str(images), "output_uri": str(out), "ray_address": env["RAY_ADDRESS"]}
+        params = {**TINY, "input_uri": str(images), "output_uri": str(out),
+                  "mining": {"shard_size": 2, "val_fraction": 0.25, "ray_address": env["RAY_ADDRESS"]}}
         run_id = _run_deployment("mine-and-train/local", params, cli_env, tmp_path)
         state, seen = _wait_for_run(env["PREFECT_API_URL"], run_id, dashboard, token, auth, timeout=900)
         assert state == "COMPLETED", f"flow run ended {state}\n{_log_tails(state_dir)}"
         assert seen, "the run was observed while RUNNING"
         assert all(s == (200, 401, ray.__version__) for s in seen), seen  # answers, and token auth is on
-        # mined on the stack's Ray head: one row per input, masks for every good image
+        # mined on the stack's Ray head (the deployment's backend, kept under the run's mining dict):
+        # one row per input, masks for every good image
+        assert json.loads((out / "mask_table" / "summary.json").read_text())["dashboard_url"]
         rows = read_mask_table(str(out / "mask_table")).to_pylist()
         assert len(rows) == expected
         assert sorted(r["status"] for r in rows) == ["error", "ok", "ok", "ok", "ok"]

@@ -75,13 +75,12 @@ def test_defaults_and_known_keys():
 
 def test_the_mine_command_builds_one_mine_job_with_its_miner():
     from unsamv2.cli import build_parser
-    from unsamv2.cli.mine import JOB_FLAGS, MINER_FLAGS
+    from unsamv2.cli.mine import build_job
     from unsamv2.jobs.mine import MineJob
 
     args = build_parser().parse_args(["mine", "in", "out", "--features", "dinov2", "--backbone-weights", "w.pth",
                                       "--actors", "3"])
-    job = MineJob.from_values({"input_uri": args.input_uri, "output_uri": args.output_uri,
-                               **given(args, JOB_FLAGS), **given(args, MINER_FLAGS)})
+    job = build_job(args)
     assert (job.actors, job.shard_size, job.miner.backbone, job.miner.backbone_weights) == (3, 256, "dinov2", "w.pth")
     with pytest.raises(InputError, match="unknown mining parameters \\['features'\\]"):
         MineJob.from_values({"input_uri": "in", "output_uri": "out", "features": "dinov2"})

@@ -42,6 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_eval)
 
 
+def build_job(args: argparse.Namespace) -> EvalJob:
+    """The EvalJob of the parsed arguments (validated: one sentence per bad value)."""
+    return EvalJob(**given(args, JOB_FLAGS))
+
+
 def _eval(args: argparse.Namespace) -> int:
     import json
 
@@ -49,7 +54,7 @@ def _eval(args: argparse.Namespace) -> int:
     from unsamv2.eval.checkpoint import run_eval
     from unsamv2.eval.registry import resolve_checkpoint
 
-    job = EvalJob(**given(args, JOB_FLAGS))
+    job = build_job(args)
     checkpoint = resolve_checkpoint(args.checkpoint, args.registry)
     if job.ray_address:
         print(f"evaluating as a Ray task on {job.ray_address} with {job.gpus:g} GPU(s)", flush=True)

@@ -55,13 +55,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(func=_stats)
 
 
+def build_job(args: argparse.Namespace) -> MineJob:
+    """The MineJob of the parsed arguments (validated: one sentence per bad value)."""
+    return MineJob.from_values({"input_uri": args.input_uri, "output_uri": args.output_uri,
+                                **given(args, JOB_FLAGS), **given(args, MINER_FLAGS)})
+
+
 def _mine(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from unsamv2.jobs.mine import run_mine
 
-    job = MineJob.from_values({"input_uri": args.input_uri, "output_uri": args.output_uri,
-                               **given(args, JOB_FLAGS), **given(args, MINER_FLAGS)})
+    job = build_job(args)
     bar = tqdm(desc="shards", unit="shard", delay=1.0)  # no bar for runs that fail at once
 
     def progress(done: int, total: int, counters) -> None:  # noqa: ANN001

@@ -112,9 +112,14 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig.from_dict(values)
 
 
+def build_ray_options(args: argparse.Namespace) -> RayTrainOptions:
+    """The RayTrainOptions of the parsed arguments (used with --backend ray)."""
+    return RayTrainOptions(**given(args, RAY_FLAGS))
+
+
 def _train(args: argparse.Namespace) -> int:
     config = build_config(args)
-    options = RayTrainOptions(**given(args, RAY_FLAGS))
+    options = build_ray_options(args)
     _print_summary(_run(config, cast(TrainBackend, args.backend), options, args.resume))
     return 0
 

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from unsamv2.data import storage
 from unsamv2.data.shards import ShardInfo, read_shard, scan_shards
-from unsamv2.data.split import DEFAULT_VAL_FRACTION, split_of
+from unsamv2.data.split import DEFAULT_VAL_FRACTION, check_val_fraction, split_of
 from unsamv2.errors import InputError, StorageError
 
 log = logging.getLogger(__name__)
@@ -95,8 +95,7 @@ def _hist(values: Any, bins: np.ndarray) -> dict[str, Any]:
 
 def compute_stats(table_uri: str, out_uri: str, *, val_fraction: float = DEFAULT_VAL_FRACTION, seed: int = 0) -> TableStats:
     """Compute the statistics and split of the table at ``table_uri``; write them under ``out_uri``."""
-    if not 0.0 <= val_fraction < 1.0:
-        raise InputError(f"val_fraction must lie in [0, 1), got {val_fraction}.")
+    check_val_fraction(val_fraction)
     images, masks = _frames(table_uri)
     ok = images[images["status"] == "ok"]
     per_image = ok["n_masks"].describe().compute()
