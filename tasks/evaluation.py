@@ -14,6 +14,8 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
+from unsamv2.eval.checkpoint import EvalJob
+
 
 @task(name="resolve-checkpoint", retries=2, retry_delay_seconds=5)
 def resolve_checkpoint(checkpoint_uri: str | None, registry_uri: str | None) -> str:
@@ -26,8 +28,8 @@ def resolve_checkpoint(checkpoint_uri: str | None, registry_uri: str | None) -> 
 
 
 @task(name="evaluate-checkpoint", retries=1, retry_delay_seconds=30)
-def evaluate_checkpoint(checkpoint_uri: str, out_uri: str, job: Any) -> dict[str, Any]:
-    """Run the evaluation job (:class:`unsamv2.eval.checkpoint.EvalJob`; as a Ray task holding
+def evaluate_checkpoint(checkpoint_uri: str, out_uri: str, job: EvalJob) -> dict[str, Any]:
+    """Run the evaluation job (:func:`unsamv2.eval.checkpoint.run_eval`; as a Ray task holding
     ``job.gpus`` GPUs when ``job.ray_address`` is set: "auto", a cluster address, or "local" for a
     Ray started here); returns URIs and metrics."""
     from unsamv2.eval.checkpoint import run_eval
