@@ -151,9 +151,10 @@ def train(config: TrainConfig, *, resume: bool | str = False,
 
 # ------------------------------------------------------------------------------------ setup
 def _setup(config: TrainConfig, resume: bool | str) -> _Run:
-    from unsamv2.model.adapter import set_trainable, trainable_parameters
+    from unsamv2.model.adapter import set_trainable
     from unsamv2.model.build import build_model
     from unsamv2.train.interactive import ClickLoop
+    from unsamv2.train.optim import param_groups
 
     rank, world = dist.rank_and_world()
     device = _device(config.device)
@@ -179,8 +180,8 @@ def _setup(config: TrainConfig, resume: bool | str) -> _Run:
 
         ids = [device.index] if device.type == "cuda" else None
         loop = DistributedDataParallel(loop, device_ids=ids, find_unused_parameters=True)
-    params = list(trainable_parameters(model).values())
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(param_groups(model, config.lr, config.weight_decay, config.encoder_lr_scale),
+                                  lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_factor(config))
     human = _human_table(config, rank)
     loader = TrainLoader(config, model.image_size, rank, world, human_table_uri=human)
