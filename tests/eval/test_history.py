@@ -118,3 +118,38 @@ def test_previous_prefers_a_run_with_the_same_protocol(good, tmp_path):
     append_history(store, dataclasses.replace(other, created_at="2099-01-01T00:00:00+00:00"))
     verdict = check_regressions(dataclasses.replace(good, run_id="again"), store)
     assert verdict.previous_run == "run-good" and verdict.status == "pass"
+
+
+def test_eval_result_says_whether_the_run_regressed(good, bad, tmp_path):
+    """record_report: the typed result's ``regressed`` is the history's verdict, the same as the
+    verdict.json it writes; ``to_dict`` is JSON-ready."""
+    import json
+
+    from unsamv2.eval.result import record_report
+
+    store = str(tmp_path / "store")
+    first = record_report(good, str(tmp_path / "r1"), store)
+    assert first.verdict is not None and first.verdict.status == "no_reference" and not first.regressed
+    again = dataclasses.replace(good, run_id="run-good-2", created_at="2099-01-01T00:00:00+00:00")
+    passed = record_report(again, str(tmp_path / "r2"), store)
+    assert passed.verdict is not None and passed.verdict.status == "pass" and not passed.regressed
+    flagged = record_report(bad, str(tmp_path / "r3"), store)
+    assert flagged.regressed and "regression" in flagged.summary and flagged.run_id == "run-bad"
+    for result in (passed, flagged):
+        on_disk = json.loads(open(result.files["verdict"]).read())
+        assert on_disk["regressed"] is result.regressed and on_disk["summary"] == result.summary
+    assert flagged.metrics == {f"{d}/{m}": v for (d, m), v in bad.metrics().items()}
+    values = json.loads(json.dumps(flagged.to_dict()))
+    assert values["regressed"] is True and values["verdict"] == flagged.summary
+    assert values["files"]["html"].endswith("report.html") and values["metrics"] == flagged.metrics
+
+
+def test_eval_result_without_history_never_regressed(bad, tmp_path):
+    from unsamv2.eval.result import NO_HISTORY, record_report
+
+    result = record_report(bad, str(tmp_path / "r"))
+    assert result.verdict is None and not result.regressed and result.summary == NO_HISTORY
+    assert "verdict" not in result.files and result.probe is None
+    probed = result.with_probe({"gt_g": 0.5}, str(tmp_path / "r" / "probe.json"))
+    assert probed.files["probe"].endswith("probe.json") and "probe" not in result.files
+    assert probed.to_dict()["probe"] == {"gt_g": 0.5} and probed.to_dict()["verdict"] is None

@@ -11,7 +11,9 @@ Modules:
 - ``runner``       ``evaluate(predictor, datasets, config) -> EvalReport``
 - ``report`` / ``plots`` / ``html`` / ``output``  typed report, PNG plots, HTML page, files
 - ``history``      run history Parquet, pinned baseline, ``RegressionVerdict``
-- ``checkpoint``   ``evaluate_checkpoint(folder, out)``: the one entry point the CLI and the flows call
+- ``checkpoint``   ``EvalJob`` and ``run_eval(job, folder, out)`` / ``evaluate_checkpoint(folder, out)``: the one
+                   entry point the CLI and the flows call
+- ``result``       ``EvalResult``: files, metrics, probe, verdict and whether the run ``regressed``
 
 The names below are importable from ``unsamv2.eval`` directly; their modules load on first use.
 """
@@ -49,6 +51,8 @@ if TYPE_CHECKING:  # what _EXPORTS names, for type checkers (at runtime __getatt
     from unsamv2.eval.protocols import MaskGenerator as MaskGenerator
     from unsamv2.eval.protocols import MultimaskPredictor as MultimaskPredictor
     from unsamv2.eval.report import EvalReport as EvalReport
+    from unsamv2.eval.result import EvalResult as EvalResult
+    from unsamv2.eval.result import record_report as record_report
     from unsamv2.eval.runner import EvalConfig as EvalConfig
     from unsamv2.eval.runner import evaluate as evaluate
     from unsamv2.eval.whole_image import average_recall as average_recall
@@ -65,7 +69,7 @@ _EXPORTS = {
     "EvalConfig": "runner", "evaluate": "runner",
     "EvalReport": "report", "write_report": "output",
     "append_history": "history", "check_regressions": "history", "pin_baseline": "history",
-    "RegressionVerdict": "history",
+    "RegressionVerdict": "history", "EvalResult": "result", "record_report": "result",
     "evaluate_checkpoint": "checkpoint", "benchmark_datasets": "checkpoint", "parse_scenes": "datasets",
 }
 
