@@ -63,10 +63,12 @@ def mine_and_train(
         training_result = train_adapter(plan.train, plan.train_backend, plan.ray_train, run_key="mine-and-train-train")
     result = evaluate_checkpoint(training_result["checkpoint_uri"], plan.report_uri, plan.evaluation)
     summary = publish_training_report(training_result, result, plan.summary_uri)
-    logger.info("checkpoint %s; report %s", training_result["checkpoint_uri"], result["files"]["html"])
+    logger.info("checkpoint %s; report %s", training_result["checkpoint_uri"], result.files["html"])
+    evaluated = result.to_dict()
     return {"table_uri": plan.table_uri, "training": training_result,
-            "checkpoint_uri": training_result["checkpoint_uri"], "report": result["files"],
-            "metrics": result["metrics"], "probe": result["probe"], "summary_uri": summary}
+            "checkpoint_uri": training_result["checkpoint_uri"], "report": evaluated["files"],
+            "metrics": evaluated["metrics"], "probe": evaluated["probe"], "regressed": evaluated["regressed"],
+            "summary_uri": summary}
 
 
 def _over_deployment(values: dict[str, dict[str, Any] | None]) -> dict[str, dict[str, Any]]:

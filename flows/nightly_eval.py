@@ -49,7 +49,9 @@ def nightly_eval(
     ``sam2-best3`` add the SAM-2 baselines (plain SAM-2 from ``baseline_checkpoint``, default the
     base checkpoint the adapter was trained on). ``whole_image`` adds AR with the official
     protocol (m2m pass, ``points_per_side`` 64 by default; the grid is in the protocol hash).
-    Returns the result dict, or a Failed state when a regression is found.
+    Returns the result (:meth:`~unsamv2.eval.result.EvalResult.to_dict`: ``run_id``, ``files``,
+    ``metrics``, ``probe``, ``verdict``, ``regressed``), or a Failed state holding it when a
+    regression is found.
     """
     params = dict(locals())  # exactly this flow's parameters
     job = EvalJob(**{k: v for k, v in params.items() if k not in NOT_JOB}, history_uri=report_store)
@@ -58,8 +60,8 @@ def nightly_eval(
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out = f"{report_store.rstrip('/')}/runs/{stamp}-{str(flow_run.id or 'local')[:8]}"
     result = evaluate_checkpoint(checkpoint, out, job)
-    verdict = publish_eval_report(result, checkpoint)
-    logger.info("evaluation run %s written to %s", result["run_id"], result["files"]["html"])
-    if fail_on_regression and verdict and verdict["regressed"]:
-        return Failed(message=f"regression against {checkpoint}: {verdict['summary']}", data=result)
-    return result
+    publish_eval_report(result, checkpoint)
+    logger.info("evaluation run %s written to %s", result.run_id, result.files["html"])
+    if fail_on_regression and result.regressed:
+        return Failed(message=f"regression against {checkpoint}: {result.summary}", data=result.to_dict())
+    return result.to_dict()

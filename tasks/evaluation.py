@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from prefect import get_run_logger, task
 from prefect.artifacts import (
     create_link_artifact,
@@ -15,6 +12,7 @@ from prefect.artifacts import (
 )
 
 from unsamv2.eval.checkpoint import EvalJob
+from unsamv2.eval.result import EvalResult
 
 
 @task(name="resolve-checkpoint", retries=2, retry_delay_seconds=5)
@@ -28,10 +26,10 @@ def resolve_checkpoint(checkpoint_uri: str | None, registry_uri: str | None) -> 
 
 
 @task(name="evaluate-checkpoint", retries=1, retry_delay_seconds=30)
-def evaluate_checkpoint(checkpoint_uri: str, out_uri: str, job: EvalJob) -> dict[str, Any]:
+def evaluate_checkpoint(checkpoint_uri: str, out_uri: str, job: EvalJob) -> EvalResult:
     """Run the evaluation job (:func:`unsamv2.eval.checkpoint.run_eval`; as a Ray task holding
     ``job.gpus`` GPUs when ``job.ray_address`` is set: "auto", a cluster address, or "local" for a
-    Ray started here); returns URIs and metrics."""
+    Ray started here); returns its typed result (report URIs, metrics, probe, verdict)."""
     from unsamv2.eval.checkpoint import run_eval
 
     if job.ray_address:
@@ -48,26 +46,15 @@ def evaluate_checkpoint(checkpoint_uri: str, out_uri: str, job: EvalJob) -> dict
     return run_eval(job, checkpoint_uri, out_uri, on_progress=progress)
 
 
-def _verdict(result: dict[str, Any]) -> dict[str, Any] | None:
-    from unsamv2.data import storage
-
-    uri = result["files"].get("verdict")
-    return json.loads(storage.read_text(uri)) if uri else None
-
-
 @task(name="publish-eval-report")
-def publish_eval_report(result: dict[str, Any], checkpoint_uri: str) -> dict[str, Any] | None:
-    """Prefect artifacts with stable keys (metrics table, Markdown report, link to the HTML page);
-    returns the regression verdict (a dict with ``status``, ``regressed``, ``summary``) if any."""
+def publish_eval_report(result: EvalResult, checkpoint_uri: str) -> None:
+    """Prefect artifacts with stable keys (metrics table, Markdown report, link to the HTML page)."""
     from unsamv2.data import storage
 
     rows = [{"metric": k, "value": round(v, 4) if isinstance(v, float) else v}
-            for k, v in sorted(result["metrics"].items())]
+            for k, v in sorted(result.metrics.items())]
     create_table_artifact(rows, key="nightly-eval-metrics", description=f"metrics of {checkpoint_uri}")
-    markdown = storage.read_text(result["files"]["markdown"])
+    markdown = storage.read_text(result.files["markdown"])
     create_markdown_artifact(markdown, key="nightly-eval-report", description=f"evaluation of {checkpoint_uri}")
-    create_link_artifact(result["files"]["html"], link_text="HTML report with plots", key="nightly-eval-html")
-    verdict = _verdict(result)
-    get_run_logger().info("report: %s; %s", result["files"]["html"],
-                          verdict["summary"] if verdict else "no history configured")
-    return verdict
+    create_link_artifact(result.files["html"], link_text="HTML report with plots", key="nightly-eval-html")
+    get_run_logger().info("report: %s; %s", result.files["html"], result.summary)

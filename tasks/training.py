@@ -20,6 +20,7 @@ from prefect.artifacts import (
 )
 
 from unsamv2.backends.ray_train import RayTrainOptions
+from unsamv2.eval.result import EvalResult
 from unsamv2.jobs.train import TrainBackend
 from unsamv2.train.config import TrainConfig
 
@@ -109,16 +110,17 @@ def submit_training_job(config: TrainConfig, ray: RayTrainOptions, address: str,
 
 
 @task(name="publish-training-report")
-def publish_training_report(training: dict[str, Any], evaluation: dict[str, Any], summary_uri: str,
+def publish_training_report(training: dict[str, Any], evaluation: EvalResult, summary_uri: str,
                             run_key: str = "mine-and-train") -> str:
     """Markdown + table artifacts (training summary, key evaluation numbers, the granularity
-    probe, rendered by :func:`unsamv2.train.summary.training_report_markdown`); the same Markdown
-    is written to ``summary_uri``, which is returned."""
+    probe, the verdict, rendered by :func:`unsamv2.train.summary.training_report_markdown`); the
+    same Markdown is written to ``summary_uri``, which is returned."""
     from unsamv2.data import storage
     from unsamv2.train.summary import report_rows, training_report_markdown
 
-    create_table_artifact(report_rows(evaluation), key=f"{run_key}-metrics", description="evaluation of the new checkpoint")
-    text = training_report_markdown(training, evaluation, title=run_key)
+    values = evaluation.to_dict()
+    create_table_artifact(report_rows(values), key=f"{run_key}-metrics", description="evaluation of the new checkpoint")
+    text = training_report_markdown(training, values, title=run_key)
     create_markdown_artifact(text, key=f"{run_key}-report", description="training and evaluation")
     storage.write_text(summary_uri, text + "\n")
     return summary_uri

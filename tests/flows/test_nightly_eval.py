@@ -74,6 +74,7 @@ def test_nightly_eval_reports_then_flags_a_worse_checkpoint(prefect_harness, tmp
                   ray_address="local", gpus=0.0)
     try:
         first = nightly_eval(**params)
+        assert first["regressed"] is False and "nothing to compare" in first["verdict"]
         assert first["metrics"]["scenes-objects/g=1/1-IoU"] > 0.0
         assert {"scenes-objects/oracle/NoC85", "scenes-objects/sam2-single/1-IoU",
                 "scenes-objects/whole/AR1000"} <= set(first["metrics"]), sorted(first["metrics"])

@@ -48,9 +48,7 @@ def build_job(args: argparse.Namespace) -> EvalJob:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    import json
-
-    from unsamv2.data import storage
+    """Evaluate, print the key metrics and the verdict; 1 on a regression with --fail-on-regression."""
     from unsamv2.eval.checkpoint import run_eval
     from unsamv2.eval.registry import resolve_checkpoint
 
@@ -59,10 +57,9 @@ def _eval(args: argparse.Namespace) -> int:
     if job.ray_address:
         print(f"evaluating as a Ray task on {job.ray_address} with {job.gpus:g} GPU(s)", flush=True)
     result = run_eval(job, checkpoint, args.out, progress=True)
-    for key in sorted(result["metrics"]):
+    for key in sorted(result.metrics):
         if key.endswith(("NoC80", "NoC85", "NoC90", "1-IoU", "AR1000")):
-            print(f"  {key:<40} {result['metrics'][key]:.4g}")
-    verdict = json.loads(storage.read_text(result["files"]["verdict"])) if "verdict" in result["files"] else None
-    print(f"evaluated {checkpoint}; report {result['files']['html']}"
-          + (f"; {verdict['summary']}" if verdict else ""))
-    return 1 if (args.fail_on_regression and verdict and verdict["regressed"]) else 0
+            print(f"  {key:<40} {result.metrics[key]:.4g}")
+    print(f"evaluated {checkpoint}; report {result.files['html']}"
+          + (f"; {result.summary}" if result.verdict is not None else ""))
+    return 1 if (args.fail_on_regression and result.regressed) else 0

@@ -4,7 +4,8 @@ The held-out benchmark is the procedural scenes of a seed that training never sa
 parts, ``scenes:<n>:<seed>:<size>``), plus any COCO-format datasets the caller names; the
 protocol, metrics and report files are :mod:`unsamv2.eval`'s (:func:`unsamv2.eval.evaluate`,
 :func:`unsamv2.eval.write_report`, optional history and regression check). Next to the report,
-``probe.json`` holds the one-click granularity probe (:mod:`unsamv2.train.probe`).
+``probe.json`` holds the one-click granularity probe (:mod:`unsamv2.train.probe`). The result is
+an :class:`~unsamv2.eval.result.EvalResult` that says whether the run regressed.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from unsamv2.data import storage
 from unsamv2.errors import InputError
+
+if TYPE_CHECKING:  # loaded when used
+    from unsamv2.eval.result import EvalResult
 
 DEFAULT_SCENES = "scenes:8:1000:256"
 DEFAULT_POLICIES = ("oracle", "g=1")
@@ -80,9 +84,10 @@ class EvalJob:
 
 
 def run_eval(job: EvalJob, checkpoint_uri: str, out_uri: str, *, progress: bool = False,
-             on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+             on_progress: Callable[[int, int], None] | None = None) -> EvalResult:
     """Run ``job`` on the checkpoint folder: in this process, or as a Ray task when
-    ``job.ray_address`` is set; returns :func:`evaluate_checkpoint`'s result."""
+    ``job.ray_address`` is set; returns :func:`evaluate_checkpoint`'s result (``.regressed``
+    says whether the run regressed against the job's history)."""
     if job.ray_address:
         from unsamv2.backends.remote import call_on_ray
 
@@ -116,7 +121,7 @@ def evaluate_checkpoint(checkpoint_uri: str, out_uri: str, *, scenes: str | None
                         max_objects: int | None = EvalJob.max_objects, probe: bool = EvalJob.probe,
                         history_uri: str | None = None, device: str = EvalJob.device, progress: bool = False,
                         model_name: str = "", baseline_checkpoint: str | None = EvalJob.baseline_checkpoint,
-                        on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                        on_progress: Callable[[int, int], None] | None = None) -> EvalResult:
     """Evaluate the checkpoint folder ``checkpoint_uri`` (from :func:`unsamv2.train.train`).
 
     Writes the evaluation report (JSON, Markdown, HTML, plots) and ``probe.json`` under
@@ -127,10 +132,11 @@ def evaluate_checkpoint(checkpoint_uri: str, out_uri: str, *, scenes: str | None
     ``on_progress(done, total)``: evaluated images so far (see :func:`unsamv2.eval.evaluate`).
     Whole-image AR follows the official protocol by default (``points_per_side`` 64, the ``m2m``
     second pass); both are recorded in the report's protocol hash.
-    Returns ``{"run_id", "files": {kind: uri}, "metrics": {"<dataset>/<metric>": value},
-    "probe": {...}, "verdict": str | None}``.
+    Returns an :class:`~unsamv2.eval.result.EvalResult` (``run_id``, ``files`` {kind: uri},
+    ``metrics`` {"<dataset>/<metric>": value}, ``probe``, ``verdict``, ``regressed``).
     """
-    from unsamv2.eval import EvalConfig, evaluate, write_report
+    from unsamv2.eval import EvalConfig, evaluate
+    from unsamv2.eval.result import record_report
     from unsamv2.model import UnSAMv2MaskGenerator, UnSAMv2Predictor
     from unsamv2.train.checkpoint import META_FILE, load_trained_model
 
@@ -147,17 +153,8 @@ def evaluate_checkpoint(checkpoint_uri: str, out_uri: str, *, scenes: str | None
     report = evaluate(predictor, benchmark_datasets(scenes, datasets, max_objects), config, baseline=baseline,
                       generator=generator, model=model_name or _model_name(meta),
                       checkpoint=_weights_file(checkpoint_uri), progress=progress, on_progress=on_progress)
-    verdict = None
-    if history_uri:
-        from unsamv2.eval import append_history, check_regressions
-
-        verdict = check_regressions(report, history_uri)
-        append_history(history_uri, report)
-    files = write_report(report, out_uri, verdict)
-    result_probe = _probe(predictor, scenes, out_uri, files) if scenes and probe else None
-    return {"run_id": report.run_id, "files": files,
-            "metrics": {f"{d}/{m}": v for (d, m), v in report.metrics().items()},
-            "probe": result_probe, "verdict": verdict.summary() if verdict else None}
+    result = record_report(report, out_uri, history_uri)
+    return result.with_probe(*_probe(predictor, scenes, out_uri)) if scenes and probe else result
 
 
 def resolve_device(device: str) -> str:
@@ -192,16 +189,17 @@ def _baseline(config: Any, trained: dict[str, Any], baseline_checkpoint: str | N
     return Sam2Baseline.from_model(build_sam2(trained["model_config"], checkpoint=weights, device=device).eval())
 
 
-def _probe(predictor: Any, scenes: str, out_uri: str, files: dict[str, str]) -> dict[str, Any]:
-    """The one-click granularity probe on the scenes benchmark, written to ``probe.json``."""
+def _probe(predictor: Any, scenes: str, out_uri: str) -> tuple[dict[str, Any], str]:
+    """The one-click granularity probe on the scenes benchmark, written to ``probe.json``;
+    returns the probe and that file's URI."""
     from unsamv2.eval.datasets import parse_scenes
     from unsamv2.train.probe import granularity_probe
 
     n, seed, size = parse_scenes(scenes)
     result = asdict(granularity_probe(predictor, scenes=n, seed=seed, size=size))
-    files["probe"] = storage.join(out_uri, "probe.json")
-    storage.write_text(files["probe"], json.dumps(result, indent=1))
-    return result
+    uri = storage.join(out_uri, "probe.json")
+    storage.write_text(uri, json.dumps(result, indent=1))
+    return result, uri
 
 
 def _model_name(meta: dict[str, Any]) -> str:
