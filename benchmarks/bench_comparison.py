@@ -11,7 +11,9 @@ On the shipped base (a small SAM-2 pretrained on procedural scenes, ``bench_pret
 3. The evaluation protocol on ``--eval-scenes`` held-out scenes (seed 1000, objects = level 0,
    parts = levels 1-3, at most ``--max-objects`` per image): SAM-2 base single-mask and best-of-3,
    UnSAMv2 and UnSAMv2+ with the oracle g, UnSAMv2 at fixed g; NoC80/85/90 and 1-IoU;
-   whole-image AR@1000 of UnSAMv2 at the 10 g (pooled) and of SAM-2's automatic mask generator.
+   whole-image AR@1000 (all levels, the first ``--ar-scenes`` held-out scenes) of UnSAMv2 at the
+   10 g (pooled) and of SAM-2's automatic mask generator, with their predicted-IoU and stability
+   filters (``AR1000``) and without them (``AR1000 relaxed``: the masks, not their ranking).
 4. ``comparison.md`` (the table, with the paper's numbers beside), ``comparison.json``,
    ``strip.png`` (one click decoded at g = 0.1 ... 1.0 by UnSAMv2, and the ground truth).
    ``--ship`` copies the UnSAMv2 adapter to ``unsamv2/weights/base_unsamv2_adapter.safetensors``.
@@ -74,63 +76,79 @@ def train_adapter(table: str, out: str, steps: int, lr: float, **extra: object) 
     return result.checkpoint_uri
 
 
-def evaluate_run(name: str, checkpoint: str, out: str, scenes: str, max_objects: int,
-                 points_per_side: int) -> dict[str, dict[str, float]]:
+def evaluate_run(name: str, checkpoint: str, out: str, scenes: str, max_objects: int
+                 ) -> dict[str, dict[str, float]]:
     """Rows of one run: its oracle row, and for UnSAMv2 also the SAM-2 base and fixed-g rows."""
     from unsamv2.eval.checkpoint import evaluate_checkpoint
 
     policies = ["oracle", "sam2-single", "sam2-best3", *FIXED_G] if name == "UnSAMv2" else ["oracle"]
     started = time.perf_counter()
     result = evaluate_checkpoint(checkpoint, os.path.join(out, f"report-{name}"), scenes=scenes,
-                                 policies=policies, whole_image=True, points_per_side=points_per_side,
-                                 max_objects=max_objects, probe=False, progress=False)
+                                 policies=policies, max_objects=max_objects, probe=False, progress=False)
     print(f"evaluated {name} in {time.perf_counter() - started:.0f} s", flush=True)
-    metrics, rows = result["metrics"], {}
+    metrics, rows = result.metrics, {}
     for policy in policies:
         row = name if policy == "oracle" else {"sam2-single": "SAM-2 base single", "sam2-best3":
                                                 "SAM-2 base best-of-3"}.get(policy, f"{name} {policy}")
         rows[row] = {f"{kind}/{m}": metrics.get(f"scenes-{kind}/{policy}/{m}", float("nan"))
                      for kind in ("objects", "parts") for m in ("NoC80", "NoC85", "NoC90", "1-IoU")}
-    rows[name]["AR1000"] = metrics.get("scenes-objects/whole/AR1000", float("nan"))
     return rows
 
 
 def evaluate_runs(runs: dict[str, str], out: str, eval_scenes: int, max_objects: int,
-                  points_per_side: int, pool: Any) -> dict[str, dict[str, float]]:
+                  points_per_side: int, ar_scenes: int, pool: Any) -> dict[str, dict[str, float]]:
     """Metrics per row name: {"objects/NoC90": ..., "parts/1-IoU": ..., "AR1000": ...}."""
     scenes = f"scenes:{eval_scenes}:1000:256"
-    jobs = [pool.submit(evaluate_run, name, ckpt, out, scenes, max_objects, points_per_side)
-            for name, ckpt in runs.items()]
-    ar = pool.submit(sam2_automatic_ar, scenes, out, points_per_side)
+    jobs = [pool.submit(evaluate_run, name, ckpt, out, scenes, max_objects) for name, ckpt in runs.items()]
+    whole = f"scenes:{ar_scenes}:1000:256"  # the first ar_scenes of the same held-out scenes
+    ars = {(row, relaxed): pool.submit(whole_image_ar, ckpt, whole, points_per_side, relaxed)
+           for row, ckpt in (("UnSAMv2", runs["UnSAMv2"]), ("SAM-2 base single", None)) for relaxed in (False, True)}
     rows: dict[str, dict[str, float]] = {}
     for job in jobs:
         rows.update(job.result())
     order = ["SAM-2 base single", "SAM-2 base best-of-3", "UnSAMv2", "UnSAMv2+", *(f"UnSAMv2 {g}" for g in FIXED_G)]
     rows = {name: rows[name] for name in order if name in rows}
-    rows["SAM-2 base single"]["AR1000"] = ar.result()
+    for (row, relaxed), job in ars.items():
+        rows[row]["AR1000 relaxed" if relaxed else "AR1000"] = job.result()
     return rows
 
 
-def sam2_automatic_ar(scenes: str, out: str, points_per_side: int) -> float:
-    """AR@1000 of SAM-2's automatic mask generator (the base) on the scenes benchmark."""
+def whole_image_ar(checkpoint: str | None, scenes: str, points_per_side: int, relaxed: bool) -> float:
+    """Whole-image AR@1000 over all levels of the scenes benchmark: UnSAMv2's generator at the 10 g
+    (pooled; the official protocol: m2m pass, predicted IoU > 0.65 below g 0.5 else > 0.5,
+    stability > 0.7) for a ``checkpoint``, else the shipped base's SAM-2 automatic mask generator
+    (predicted IoU > 0.5, stability > 0.8). ``relaxed``: both filters off (0), so that AR measures
+    the masks themselves, not how well the model ranks them."""
     from unsamv2.eval import EvalConfig, evaluate
     from unsamv2.eval.baselines import Sam2AutomaticMasks, Sam2Baseline
     from unsamv2.eval.checkpoint import benchmark_datasets
-    from unsamv2.model import build_sam2
+    from unsamv2.model import UnSAMv2MaskGenerator, UnSAMv2Predictor, build_sam2
+    from unsamv2.train.checkpoint import load_trained_model
 
-    model = build_sam2("base")
-    config = EvalConfig(policies=("sam2-single",), whole_image=True, max_clicks=1)
-    generator = Sam2AutomaticMasks(model, points_per_side=points_per_side, pred_iou_thresh=0.5,
-                                   stability_score_thresh=0.8)
-    report = evaluate(None, benchmark_datasets(scenes, ())[:1], config, baseline=Sam2Baseline.from_model(model),
-                      generator=generator, model="sam2-base-automatic", progress=True)
+    datasets = benchmark_datasets(scenes, ())[:1]
+    if checkpoint is None:
+        model = build_sam2("base")
+        generator: Any = Sam2AutomaticMasks(model, points_per_side=points_per_side,
+                                            pred_iou_thresh=0.0 if relaxed else 0.5,
+                                            stability_score_thresh=0.0 if relaxed else 0.8)
+        config = EvalConfig(policies=("sam2-single",), whole_image=True, max_clicks=1)
+        report = evaluate(None, datasets, config, baseline=Sam2Baseline.from_model(model), generator=generator,
+                          model="sam2-base-automatic")
+    else:
+        trained = load_trained_model(checkpoint)
+        predictor = UnSAMv2Predictor(trained)
+        generator = UnSAMv2MaskGenerator(trained, points_per_side=points_per_side, predictor=predictor,
+                                         pred_iou_thresh=0.0 if relaxed else None,
+                                         stability_score_thresh=0.0 if relaxed else 0.7)
+        config = EvalConfig(policies=("g=1",), whole_image=True, max_clicks=1)
+        report = evaluate(predictor, datasets, config, generator=generator, model="unsamv2")
     return report.metrics()[("scenes-objects", "whole/AR1000")]
 
 
 def markdown(rows: dict[str, dict[str, float]]) -> str:
     """The comparison table (IoU and AR in %), the paper's numbers and deltas beside."""
     cols = ["objects/NoC80", "objects/NoC85", "objects/NoC90", "objects/1-IoU", "parts/NoC80", "parts/NoC85",
-            "parts/1-IoU", "AR1000"]
+            "parts/1-IoU", "AR1000", "AR1000 relaxed"]
     lines = ["| model | " + " | ".join(c.replace("/", " ") for c in cols) + " |",
              "|---|" + "---:|" * len(cols)]
     for name, values in rows.items():
@@ -171,6 +189,7 @@ def main() -> None:
     parser.add_argument("--eval-scenes", type=int, default=32)
     parser.add_argument("--max-objects", type=int, default=4, help="objects (and parts) per image")
     parser.add_argument("--points-per-side", type=int, default=16, help="whole-image grid")
+    parser.add_argument("--ar-scenes", type=int, default=8, help="held-out scenes of the whole-image AR")
     parser.add_argument("--workers", type=int, default=2, help="processes (1 torch thread each)")
     parser.add_argument("--ship", action="store_true", help="copy the UnSAMv2 adapter into unsamv2/weights/")
     args = parser.parse_args()
@@ -186,7 +205,8 @@ def main() -> None:
         plus = pool.submit(train_adapter, table, os.path.join(args.out, "unsamv2plus"), args.steps, args.lr,
                            human_coco_uri=gt, human_fraction=args.human_fraction)
         runs = {"UnSAMv2": unsamv2.result(), "UnSAMv2+": plus.result()}
-        rows = evaluate_runs(runs, args.out, args.eval_scenes, args.max_objects, args.points_per_side, pool)
+        rows = evaluate_runs(runs, args.out, args.eval_scenes, args.max_objects, args.points_per_side,
+                             args.ar_scenes, pool)
     text = markdown(rows)
     Path(args.out, "comparison.md").write_text(text)
     Path(args.out, "comparison.json").write_text(json.dumps({"runs": runs, "rows": rows}, indent=1))

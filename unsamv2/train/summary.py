@@ -66,7 +66,7 @@ def report_rows(evaluation: dict[str, Any]) -> list[dict[str, Any]]:
 def training_report_markdown(training: dict[str, Any], evaluation: dict[str, Any],
                              title: str = "mine-and-train") -> str:
     """Markdown of a training run (its ``TrainResult`` as a dict) and the evaluation of its
-    checkpoint (:func:`unsamv2.eval.checkpoint.evaluate_checkpoint`'s result): checkpoint, loss,
+    checkpoint (:meth:`unsamv2.eval.result.EvalResult.to_dict` of the evaluation): checkpoint, loss,
     throughput, held-out IoU, the key metrics, the granularity probe and the regression verdict."""
     val = training.get("val") or {}
     lines = [
