@@ -31,6 +31,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from flows.mine import mine
+from flows.parameters import over_deployment
 from tasks.evaluation import evaluate_checkpoint
 from tasks.training import publish_training_report, submit_training_job, train_adapter
 from unsamv2.jobs.mine_and_train import PipelineTrainBackend, plan_mine_and_train
@@ -50,8 +51,8 @@ def mine_and_train(
 ) -> dict[str, Any]:
     """mine -> stats/split -> train -> evaluate -> report. Returns URIs and the key numbers."""
     logger = get_run_logger()
-    nested = _over_deployment({"mining": mining, "training": training, "evaluation": evaluation,
-                               "ray_train": ray_train})
+    nested = over_deployment({"mining": mining, "training": training, "evaluation": evaluation,
+                              "ray_train": ray_train})
     plan = plan_mine_and_train(input_uri, output_uri, train_backend=train_backend, job_address=job_address,
                                **nested)  # every job validated here, before any work
     mined = mine(input_uri=input_uri, output_uri=plan.table_uri, statistics=True, **plan.mining)
@@ -70,20 +71,3 @@ def mine_and_train(
             "metrics": evaluated["metrics"], "probe": evaluated["probe"], "regressed": evaluated["regressed"],
             "summary_uri": summary}
 
-
-def _over_deployment(values: dict[str, dict[str, Any] | None]) -> dict[str, dict[str, Any]]:
-    """Each nested parameter laid over the value this flow's deployment gives it, when the run
-    comes from one (Prefect replaces a parameter as a whole; here a run's ``training`` changes only
-    the keys it names)."""
-    from prefect.client.orchestration import get_client
-    from prefect.context import FlowRunContext
-    from prefect.runtime import deployment
-
-    base: dict[str, Any] = {}
-    context = FlowRunContext.get()
-    if deployment.id and context is not None and context.flow_run is not None:
-        with get_client(sync_client=True) as client:
-            found = client.read_deployment(deployment.id)
-        if found.flow_id == context.flow_run.flow_id:  # not a parent flow's deployment
-            base = found.parameters or {}
-    return {name: {**(base.get(name) or {}), **(value or {})} for name, value in values.items()}
