@@ -1,5 +1,5 @@
-"""Prefect tasks of the ``mine-and-train`` flow: training (in-process, Ray Train, or a Ray Job on an
-existing cluster) and the report artifacts.
+"""Prefect tasks of the ``mine-and-train`` and ``pretrain`` flows: training (in-process, Ray Train,
+or a Ray Job on an existing cluster) and the report artifacts.
 
 Tasks receive the validated :class:`~unsamv2.train.config.TrainConfig` (and
 :class:`~unsamv2.backends.ray_train.RayTrainOptions`) and return URIs, ids and numbers; the
@@ -63,6 +63,10 @@ def train_adapter(config: TrainConfig, backend: TrainBackend = "local", ray: Ray
     logger.info("trained to step %d in %.1f s; checkpoint %s", summary["steps"], summary["seconds"],
                 summary["checkpoint_uri"])
     return _small(summary)
+
+
+#: The same task for base pretraining (``pretrain`` flow), under its own name in the Prefect UI.
+pretrain_base = train_adapter.with_options(name="pretrain-base")
 
 
 @task(name="submit-training-job", retries=2, retry_delay_seconds=30)

@@ -171,7 +171,8 @@ def test_stack_runs_mine_and_train_through_its_deployment(tmp_path):
         dashboard = f"http://127.0.0.1:{ports['dashboard']}"
         assert f"Prefect UI       http://127.0.0.1:{ports['prefect']}" in up.stdout
         assert f"Ray dashboard    {dashboard}" in up.stdout and env["RAY_ADDRESS"] in up.stdout
-        assert stack["deployments"] == ["mine/local", "mine-and-train/local", "nightly-eval/nightly-local"]
+        assert stack["deployments"] == ["mine/local", "mine-and-train/local", "pretrain/local",
+                                       "nightly-eval/nightly-local"]
         token = Path(env["RAY_AUTH_TOKEN_PATH"]).read_text().strip()
         assert token not in up.stdout + up.stderr, "the token is never printed"
         cli_env = {**os.environ, **_sourced(state_dir / "env.sh")}  # what another shell gets

@@ -1,7 +1,7 @@
 """One job per use case, said the same way everywhere: every flag of ``unsamv2 mine / train /
-pretrain / eval``, every parameter of the ``mine``, ``mine-and-train`` and ``nightly-eval`` flows and
-every ``prefect.yaml`` parameter is a field of the use case's job with the same name and the same
-default. The exceptions are listed in ``EXCEPTIONS`` with their reason. The README's layout table
+pretrain / eval``, every parameter of the ``mine``, ``mine-and-train``, ``pretrain`` and
+``nightly-eval`` flows and every ``prefect.yaml`` parameter is a field of the use case's job with
+the same name and the same default (for pretraining: PRETRAIN_DEFAULTS over TrainConfig's). The exceptions are listed in ``EXCEPTIONS`` with their reason. The README's layout table
 names, per use case, the job, the entry point, the command and the flow that this file checks.
 
 The checks return a list of problems; ``test_the_checks_catch_drift`` feeds them drifted surfaces
@@ -60,6 +60,7 @@ EXCEPTIONS: dict[str, dict[str, str]] = {
                             "output_uri": "the run's root: mask_table/, train/, report/",
                             "train_backend": "run_train's backends plus ray-job (the flow submits a Ray Job)",
                             "job_address": "the ray-job backend's job server"},
+    "flow:pretrain": {"train_backend": "run_train's argument: where the job runs"},
 }
 EXCEPTIONS["pretrain"] = EXCEPTIONS["train"]
 RUN_TRAIN = inspect.signature(importlib.import_module("unsamv2.jobs.train").run_train).parameters
@@ -167,6 +168,7 @@ FLOW_PARAMETERS = {
     "mine": _flag_fields("mine") | set(STATS),
     "nightly-eval": (_flag_fields("eval") - {"history_uri"}) | set(EXCEPTIONS["flow:nightly-eval"]),
     "mine-and-train": {"mining", "training", "evaluation", "ray_train"} | set(EXCEPTIONS["flow:mine-and-train"]),
+    "pretrain": {"table_uri", "output_uri", "training", "ray_train"} | set(EXCEPTIONS["flow:pretrain"]),
 }
 # mine-and-train's dicts: their keys and the jobs those are fields of.
 NESTED = {
@@ -175,7 +177,10 @@ NESTED = {
     "evaluation": (_names(EvalJob), (EvalJob,)),
     "ray_train": (_names(RayTrainOptions), (RayTrainOptions,)),
 }
-FLOW_JOBS = {"mine": (MineJob, MinerConfig), "nightly-eval": (EvalJob,), "mine-and-train": ()}
+FLOW_JOBS = {"mine": (MineJob, MinerConfig), "nightly-eval": (EvalJob,), "mine-and-train": (),
+             "pretrain": (TrainConfig,)}
+# The defaults a flow's dict is laid over where they are not its jobs' own.
+NESTED_DEFAULTS = {("pretrain", "training"): PRETRAIN_DEFAULTS}
 
 
 def _default_of(name: str, classes: tuple[type, ...]) -> Any:
@@ -222,8 +227,10 @@ def check_deployment(flow_name: str, name: str, parameters: dict[str, Any]) -> l
             keys, classes = NESTED[key]
             problems += [f"{flow_name}/{name}: {key}.{k} is not a field of {[c.__name__ for c in classes]}"
                          for k in sorted(set(value) - keys)]
+            overrides = NESTED_DEFAULTS.get((flow_name, key), {})
             problems += [f"{flow_name}/{name}: {key}.{k}: {v!r} repeats the job's default"
-                         for k, v in value.items() if k in keys and _same(v, _default_of(k, classes))]
+                         for k, v in value.items()
+                         if k in keys and _same(v, overrides.get(k, _default_of(k, classes)))]
         elif _same(value, _default_of(key, jobs)):
             problems.append(f"{flow_name}/{name}: {key}: {value!r} repeats the job's default")
     return problems
@@ -246,6 +253,7 @@ RUN_TIME = {"backbone_weights": "/w.pth", "base_checkpoint": "/b.pt"}
 
 def test_every_deployment_builds_valid_jobs():
     from unsamv2.jobs.mine_and_train import plan_mine_and_train
+    from unsamv2.jobs.train import plan_pretrain
 
     for flow, _, params in _deployments():
         if flow == "mine":
@@ -255,6 +263,8 @@ def test_every_deployment_builds_valid_jobs():
             MineJob.from_values({k: v for k, v in values.items() if k not in STATS})
         elif flow == "nightly-eval":
             EvalJob(**{k: v for k, v in params.items() if k not in EXCEPTIONS["flow:nightly-eval"]})
+        elif flow == "pretrain":
+            plan_pretrain("/table", "/out", **params)
         else:
             nested = {k: dict(params.get(k) or {}) for k in NESTED}
             if nested["mining"].get("backbone", "descriptor") != "descriptor":
@@ -297,12 +307,20 @@ def test_the_checks_catch_drift():
     assert check_deployment("mine-and-train", "x", {"training": {"steps": 5}}) != []
     assert check_deployment("mine", "x", {"batch_size": 4}) != []  # repeats the default
     assert check_deployment("nightly-eval", "x", {"report_store": "s", "scenes": "scenes:1:1:64"}) == []
+    pretrain = {n: None if n in NESTED else _default_of(n, FLOW_JOBS["pretrain"]) for n in FLOW_PARAMETERS["pretrain"]}
+    assert check_flow("pretrain", pretrain) == []
+    assert check_flow("pretrain", {**pretrain, "training": {}}) != []  # not None
+    assert check_flow("pretrain", {**pretrain, "train_backend": "ray"}) != []  # not run_train's default
+    assert check_flow("pretrain", {**pretrain, "output_uri": "runs/base"}) != []  # the job's is required
+    assert check_deployment("pretrain", "x", {"training": {"max_steps": 2500}}) != []  # PRETRAIN_DEFAULTS'
+    assert check_deployment("pretrain", "x", {"training": {"max_steps": 1000}}) == []  # TrainConfig's only
+    assert check_deployment("pretrain", "x", {"training": {"steps": 5}, "backend": "ray"}) != []
 
 
 # ------------------------------------------------------------------------------ the README's table
 USE_CASES = {  # use case -> (jobs, entry point, command, flow)
     "mine": ((MineJob, MinerConfig), "unsamv2.jobs.mine.run_mine", "mine", "mine"),
-    "pretrain a base": ((TrainConfig,), "unsamv2.jobs.train.run_train", "pretrain", None),
+    "pretrain a base": ((TrainConfig,), "unsamv2.jobs.train.run_train", "pretrain", "pretrain"),
     "train the adapter": ((TrainConfig, RayTrainOptions), "unsamv2.jobs.train.run_train", "train", "mine-and-train"),
     "evaluate": ((EvalJob,), "unsamv2.eval.checkpoint.run_eval", "eval", "nightly-eval"),
 }
