@@ -23,6 +23,7 @@ import yaml
 
 from unsamv2.backends.ray_train import RayTrainOptions
 from unsamv2.eval.checkpoint import EvalJob
+from unsamv2.jobs.fields import defaults
 from unsamv2.jobs.mine import MineJob
 from unsamv2.mining.config import MinerConfig
 from unsamv2.train.config import PRETRAIN_DEFAULTS, TrainConfig
@@ -70,16 +71,6 @@ OTHER_DEFAULTS = {**STATS, "train_backend": RUN_TRAIN["backend"].default, "job_a
                   "checkpoint_uri": None, "registry_uri": None, "fail_on_regression": True}
 
 
-def _defaults(cls: type) -> dict[str, Any]:
-    out = {}
-    for f in dataclasses.fields(cls):
-        if f.default is not dataclasses.MISSING:
-            out[f.name] = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            out[f.name] = f.default_factory()
-    return out
-
-
 def _names(*classes: type) -> set[str]:
     return {f.name for cls in classes for f in dataclasses.fields(cls)} - {"miner"}
 
@@ -122,7 +113,7 @@ def check_command(command: str, parser: argparse.ArgumentParser) -> list[str]:
         if cls is None:
             problems.append(f"unsamv2 {command}: {name} is not a field of {[c.__name__ for c in classes]}")
             continue
-        field_default = _defaults(cls).get(name, EMPTY)
+        field_default = defaults(cls).get(name, EMPTY)
         default = overrides.get(name, field_default)
         if action.option_strings and action.option_strings[0] != _expected_flag(name, field_default):
             problems.append(f"unsamv2 {command}: {action.option_strings[0]} names the field {name}")
@@ -187,7 +178,7 @@ def _default_of(name: str, classes: tuple[type, ...]) -> Any:
     if name in OTHER_DEFAULTS:
         return OTHER_DEFAULTS[name]
     cls = _owner(name, classes)
-    return _defaults(cls).get(name, EMPTY) if cls else EMPTY
+    return defaults(cls).get(name, EMPTY) if cls else EMPTY
 
 
 def check_flow(flow_name: str, parameters: dict[str, Any]) -> list[str]:
