@@ -14,7 +14,7 @@
 
 Steps 1-2 are skipped when ``--run`` names a finished pretraining folder.
 
-Run: ``.venv/bin/python benchmarks/bench_pretrain.py [--out runs/bench_pretrain] [--steps 3000]
+Run: ``.venv/bin/python benchmarks/bench_pretrain.py [--out runs/bench_pretrain] [--steps 2500]
 [--scenes 4000] [--eval-scenes 32] [--curve-every 500] [--run DIR] [--ship]``
 """
 
@@ -120,7 +120,7 @@ def ship(run: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/bench_pretrain")
-    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--steps", type=int, default=2500)
     parser.add_argument("--scenes", type=int, default=4000)
     parser.add_argument("--eval-scenes", type=int, default=32)
     parser.add_argument("--curve-every", type=int, default=500, help="probe every this many steps")
