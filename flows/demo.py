@@ -17,7 +17,6 @@ from prefect import flow, get_run_logger
 from flows.mine_and_train import mine_and_train
 from tasks.data import make_demo_inputs
 from unsamv2.jobs.mine_and_train import PipelineTrainBackend
-from unsamv2.model.build import SHIPPED_ADAPTER, shipped_weights
 
 # How the demo mines, trains and evaluates (a few minutes on a 2-core CPU; see docs/training.md):
 # the jobs' defaults (the adapter on the shipped base, 4 images per step, ...) except these. The
@@ -25,7 +24,8 @@ from unsamv2.model.build import SHIPPED_ADAPTER, shipped_weights
 # fine-tuned on this run's mined masks at a tenth of its learning rate: 60 steps on 17 images
 # from a fresh adapter learn a size prior only (measured: below SAM-2 single, docs/training.md).
 DEMO_MINING = dict(shard_size=8, backend="ray", actors=2, val_fraction=0.15)
-DEMO_TRAINING = dict(max_masks_per_image=16, lr=1e-4, min_lr=1e-5, checkpoint_every=30, device="cpu")
+DEMO_TRAINING = dict(max_masks_per_image=16, lr=1e-4, min_lr=1e-5, checkpoint_every=30, device="cpu",
+                     init_adapter="shipped")
 DEMO_EVALUATION = dict(scenes="scenes:4:1000:256", policies=["oracle", "g=1", "sam2-single", "sam2-best3"],
                        max_clicks=3, max_objects=4)
 
@@ -36,8 +36,7 @@ def demo(out_dir: str = "runs/demo", scenes: int = 12, size: int = 256, seed: in
     """Procedural scenes + photos -> ``mine-and-train`` (local Ray, 2 mining actors, adapter on the base)."""
     inputs = make_demo_inputs(os.path.join(out_dir, "data"), scenes, seed, size)
     result = mine_and_train(input_uri=inputs["images"], output_uri=out_dir, mining=DEMO_MINING,
-                            training={**DEMO_TRAINING, "max_steps": max_steps,
-                                                       "init_adapter": shipped_weights(SHIPPED_ADAPTER)}, evaluation=DEMO_EVALUATION,
+                            training={**DEMO_TRAINING, "max_steps": max_steps}, evaluation=DEMO_EVALUATION,
                             train_backend=train_backend)
     get_run_logger().info("demo finished; checkpoint %s, report %s", result["checkpoint_uri"],
                           result["report"]["html"])

@@ -129,3 +129,13 @@ def test_segment_with_no_model_flags_uses_the_shipped_unsamv2(tmp_path, capsys):
                  "--out", str(out)]) == 0
     assert "warning" not in capsys.readouterr().err
     assert sorted(p.suffix for p in out.iterdir() if p.suffix == ".png")
+
+
+def test_adapter_name_shipped_is_the_shipped_adapter_file():
+    from unsamv2.model.adapter import adapter_state_dict
+
+    by_name = adapter_state_dict(build_model("base", adapter="shipped"))
+    by_path = adapter_state_dict(build_model("base", adapter=shipped_weights(SHIPPED_ADAPTER)))
+    assert by_name.keys() == by_path.keys() and all(torch.equal(by_name[k], by_path[k]) for k in by_name)
+    untrained = adapter_state_dict(build_model("base", warn_untrained=False))
+    assert any(not torch.equal(by_name[k], untrained[k]) for k in by_name)

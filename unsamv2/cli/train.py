@@ -21,7 +21,8 @@ CONFIG_FLAGS = (
     Flag("model_config", "model config: base (the shipped pretrained base), sam2.1_hiera_s, ..., tiny, or a "
                          "YAML path", aliases=("--config",)),
     Flag("base_checkpoint", "SAM-2.1 / UnSAMv2 checkpoint to start from (local or s3://)", aliases=("--checkpoint",)),
-    Flag("init_adapter", "adapter file to start from", aliases=("--adapter",)),
+    Flag("init_adapter", "adapter file to start from, or 'shipped' (the shipped UnSAMv2 adapter)",
+         aliases=("--adapter",)),
     Flag("trainable", "adapter (the paper: only the granularity module) or full (every weight)"),
     Flag("max_steps", "optimizer steps", aliases=("--steps",)),
     Flag("warmup_steps", "steps of linear lr warm-up before the cosine"),

@@ -39,6 +39,7 @@ BUNDLED_CONFIGS = ("tiny", "base")
 DEFAULT_CONFIG = "base"
 SHIPPED_BASE = "base_sam2.pt"  # unsamv2/weights/: the base's SAM-2 weights, {"model": state_dict}
 SHIPPED_ADAPTER = "base_unsamv2_adapter.safetensors"  # the miniature comparison's UnSAMv2 adapter
+SHIPPED = "shipped"  # as an adapter name: the shipped adapter file
 
 
 def shipped_weights(name: str) -> str:
@@ -212,7 +213,8 @@ def build_model(config: str = DEFAULT_CONFIG, checkpoint: str | None = None, ada
     default for ``"base"``: the shipped weights),
     loaded strictly with ``torch.load(weights_only=True)``; a plain SAM-2 checkpoint leaves the
     adapter at its initialisation. adapter: our safetensors adapter file, loaded after the
-    checkpoint. seed: initialise the weights from this seed without touching the global RNG
+    checkpoint; ``"shipped"``: the shipped adapter (``SHIPPED_ADAPTER``, trained on the shipped
+    base). seed: initialise the weights from this seed without touching the global RNG
     (default: 0 for ``"tiny"`` without checkpoint, so that random tiny model is reproducible and
     an adapter trained on it can be applied again; otherwise the global RNG). warn_untrained:
     log a warning when the result has an untrained adapter (off for training one). overrides: extra
@@ -226,6 +228,8 @@ def build_model(config: str = DEFAULT_CONFIG, checkpoint: str | None = None, ada
 
     dev = _device(device)
     checkpoint = default_checkpoint(config, checkpoint)
+    if adapter == SHIPPED:
+        adapter = shipped_weights(SHIPPED_ADAPTER)
     if seed is None and config == "tiny" and checkpoint is None:
         seed = 0
     try:
