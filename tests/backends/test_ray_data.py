@@ -110,11 +110,16 @@ def test_actor_metrics_reach_the_prometheus_endpoint(tmp_path):
         worker = threading.Thread(target=run_mine, args=(job,))
         worker.start()
         seen: set[str] = set()
-        while worker.is_alive() or not seen:
+        deadline = None  # after the run, keep scraping a while: the export lags the actors' counters
+        while True:
             text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
             seen |= {line.split("{")[0] for line in text.splitlines() if line.startswith("ray_unsamv2_miner")}
             if not worker.is_alive():
-                break
+                deadline = deadline or time.monotonic() + 30
+                both = "ray_unsamv2_miner_images_total" in seen and any(
+                    name.startswith("ray_unsamv2_miner_seconds_per_image") for name in seen)
+                if both or time.monotonic() > deadline:
+                    break
             time.sleep(1.0)
         worker.join()
         assert "ray_unsamv2_miner_images_total" in seen, seen
