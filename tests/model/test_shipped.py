@@ -15,8 +15,10 @@ from unsamv2.eval.interactive import ClickSession, mask_iou
 from unsamv2.model import UnSAMv2Predictor, build_model, build_sam2
 from unsamv2.model.build import SHIPPED_ADAPTER, SHIPPED_BASE, shipped_weights
 from unsamv2.scenes import iter_scenes
+from unsamv2.train.probe import click_following
 
 HELD_OUT = dict(n=4, seed=1000, size=256)  # the evaluation seed: never pretrained or mined on
+HELD_OUT_SCENES = dict(scenes=HELD_OUT["n"], seed=HELD_OUT["seed"], size=HELD_OUT["size"])
 
 
 def _regions(level: int):
@@ -58,34 +60,13 @@ def test_pretrained_base_segments_held_out_scenes_far_better_than_random():
     assert trained[0] > random[0] + 0.4 and trained[1] > random[1] + 0.25, (trained, random)
 
 
-def _click_following(model) -> float:
-    """Median, over held-out scenes, of the mean pairwise IoU between the masks the base
-    predicts in the same multimask slot for one click on each object of the scene (1: the
-    click is ignored)."""
-    baseline = Sam2Baseline.from_model(model)
-    overlaps = []
-    for scene in iter_scenes(HELD_OUT["n"], HELD_OUT["seed"], HELD_OUT["size"]):
-        nodes = [n for n in scene.nodes if n.level == 0 and n.area >= 100]
-        if len(nodes) < 2:
-            continue
-        baseline.set_image(scene.image)
-        masks = []
-        for node in nodes:
-            points, labels = ClickSession(node.mask).click(None)
-            slots, _, _ = baseline.predict_multimask(points, labels)
-            masks.append(slots)
-        pairs = [mask_iou(a[k], b[k]) for i, a in enumerate(masks) for b in masks[i + 1:] for k in range(3)]
-        overlaps.append(float(np.mean(pairs)))
-    return float(np.median(overlaps))
-
-
 @pytest.mark.slow
 def test_pretrained_base_follows_the_click():
     """Clicks on different objects give different masks. A base whose image embedding outgrew
     the prompt encoder's positional encoding ignored the click (the same masks for every click
     of an image, pairwise IoU ~1): the regression this pins."""
     with torch.inference_mode():
-        overlap = _click_following(build_sam2("base"))
+        overlap = click_following(Sam2Baseline.from_model(build_sam2("base")), **HELD_OUT_SCENES)
     assert overlap < 0.3, overlap  # measured 0.046; the click-blind base: 0.948
 
 

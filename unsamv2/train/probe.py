@@ -109,3 +109,24 @@ def sam2_first_click_probe(baseline: Any, *, scenes: int = 32, seed: int = 1000,
         results[kind] = {"n": float(len(arr)), "single": float(means[0]), "best3": float(means[1]),
                          "chosen3": float(means[2])}
     return Sam2ProbeResult(results)
+
+
+def click_following(baseline: Any, *, scenes: int = 4, seed: int = 1000, size: int = 256,
+                    min_area: int = 100) -> float:
+    """Does a SAM-2 base follow the click? One click on each object (level 0, ``min_area`` px or
+    more) of each scene; the mean IoU, over pairs of clicks and the 3 multimask slots, between the
+    masks of the same slot; the median over scenes with two objects or more. About 0 when each
+    click gets its own masks, 1 when the masks ignore the click."""
+    from unsamv2.eval.interactive import ClickSession, mask_iou
+    from unsamv2.scenes import iter_scenes
+
+    overlaps = []
+    for scene in iter_scenes(scenes, seed, size):
+        nodes = [n for n in scene.nodes if n.level == 0 and n.area >= min_area]
+        if len(nodes) < 2:
+            continue
+        baseline.set_image(scene.image)
+        slots = [baseline.predict_multimask(*ClickSession(n.mask).click(None))[0] for n in nodes]
+        pairs = [mask_iou(a[k], b[k]) for i, a in enumerate(slots) for b in slots[i + 1:] for k in range(3)]
+        overlaps.append(float(np.mean(pairs)))
+    return float(np.median(overlaps))
