@@ -116,3 +116,29 @@ def test_object_score_gate_sets_minus_1024_where_no_object():
     assert (gated[1:] == NO_OBJECT_SCORE).all()  # a score of exactly 0 is "no object", as SAM-2's "> 0"
     gated.sum().backward()
     assert (logits.grad[0] == 1).all() and (logits.grad[1:] == 0).all()
+
+
+@pytest.mark.parametrize(("alpha", "gamma"), [(0.25, 2.0), (-1.0, 2.0), (0.25, 1.5)])
+def test_fused_mask_losses_equal_the_reference_terms_and_their_gradients(alpha, gamma):
+    """The one-sigmoid form training uses gives the focal, dice and IoU of the reference
+    definitions above (and the same gradients), for single and multimask logits, empty targets
+    and rows gated to -1024 by the object score."""
+    from unsamv2.train.losses import TargetStats, fused_mask_losses, mask_iou
+
+    torch.manual_seed(1)
+    targets = torch.rand(5, 12, 10) > 0.6
+    targets[1] = False
+    logits = torch.randn(5, 3, 12, 10) * 4
+    logits[2] = -1024.0
+    logits[3, 0, :4] = 30.0
+    for x, expand in ((logits, targets[:, None]), (logits[:, 0].contiguous(), targets)):
+        x = x.clone().requires_grad_()
+        focal, dice, iou = fused_mask_losses(x, TargetStats(targets, LossWeights(focal_alpha=alpha)), gamma)
+        ref_focal = sigmoid_focal_loss(x, expand.expand_as(x).float(), alpha, gamma)
+        ref_dice = dice_loss(x, expand.float())
+        torch.testing.assert_close(focal, ref_focal, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(dice, ref_dice, atol=1e-6, rtol=1e-5)
+        assert torch.equal(iou, mask_iou(x, expand))
+        ours = torch.autograd.grad((20 * focal + dice).sum(), x)[0]
+        ref = torch.autograd.grad((20 * ref_focal + ref_dice).sum(), x)[0]
+        torch.testing.assert_close(ours, ref, atol=1e-6, rtol=1e-4)

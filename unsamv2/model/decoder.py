@@ -95,7 +95,9 @@ class GranularityMaskDecoder(MaskDecoder):
         iou_token_out = hs[:, first, :]
         granularity_out = hs[:, first + 1 + self.num_mask_tokens, :]
 
-        upscaled = self._upscale(src.transpose(1, 2).reshape(b, c, h, w), high_res_features)
+        # contiguous NCHW (the transposed view is channels-last): mixed layouts in the upscaling's
+        # skip additions and GELUs take slow strided paths on CPU, forward and backward
+        upscaled = self._upscale(src.transpose(1, 2).reshape(b, c, h, w).contiguous(), high_res_features)
         hyper = self.granularity_mlp(granularity_out)  # (B, C/8)
         _, c_up, h_up, w_up = upscaled.shape
         masks = (hyper[:, None, :] @ upscaled.reshape(b, c_up, h_up * w_up)).reshape(b, 1, h_up, w_up)

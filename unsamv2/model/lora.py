@@ -52,13 +52,15 @@ class LoRALinear(nn.Linear):
     def forward(self, x: Tensor) -> Tensor:
         if self.training and isinstance(self.lora_dropout, nn.Dropout) and self.lora_dropout.p > 0:
             # dropout(x) @ A^T with the same distribution as nn.Dropout (each input kept with
-            # probability 1 - p, scaled by 1 / (1 - p)), but the keep mask is one uniform draw and
-            # one comparison, and the 1 / (1 - p) scale rides on the small A instead of on every
-            # element of x (the decoder's repeated image tokens make x large).
+            # probability 1 - p, scaled by 1 / (1 - p)), in as few passes over x as eager PyTorch
+            # allows (the decoder's repeated image tokens make x large): one uniform draw turned
+            # in place into a 1.0 / 0.0 keep mask, one multiply (whose backward is one multiply),
+            # the 1 / (1 - p) scale on the small A, and B's product added inside the matmul.
             p = self.lora_dropout.p
-            kept = torch.where(torch.rand(x.shape, device=x.device) >= p, x, 0.0)
-            update = kept @ (self.lora_A.T * (self.scaling / (1.0 - p))) @ self.lora_B.T
-            return F.linear(x, self.weight, self.bias) + update
+            keep = torch.rand(x.shape, device=x.device, dtype=x.dtype).ge_(p)
+            low = (x * keep).reshape(-1, x.shape[-1]) @ (self.lora_A.T * (self.scaling / (1.0 - p)))
+            base = F.linear(x, self.weight, self.bias).reshape(-1, self.out_features)
+            return torch.addmm(base, low, self.lora_B.T).reshape(*x.shape[:-1], self.out_features)
         # Without dropout the update is linear in x: fold it into the weight (one matmul over
         # the, possibly many, image tokens instead of three). Same result up to float rounding.
         merged = self.weight + (self.lora_B @ self.lora_A) * self.scaling

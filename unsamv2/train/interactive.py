@@ -15,19 +15,25 @@ DistributedDataParallel can wrap it (DDP only synchronises gradients of work don
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from unsamv2.model.network import ImageFeatures, UnSAMv2Model
 from unsamv2.train.clicks import sample_clicks
 from unsamv2.train.losses import StepPrediction, gate_by_object_score
+from unsamv2.train.upsample import upsample_bilinear
 
 
 def repeat_features(features: ImageFeatures, counts: Tensor) -> ImageFeatures:
-    """Image features (B, ...) -> one row per object, ``counts[i]`` rows for image i."""
-    embed = features.image_embed.repeat_interleave(counts, dim=0)
-    high = None if features.high_res is None else (features.high_res[0].repeat_interleave(counts, dim=0),
-                                                   features.high_res[1].repeat_interleave(counts, dim=0))
+    """Image features (B, ...) -> one row per object, ``counts[i]`` rows for image i.
+
+    The rows come out contiguous in the default (NCHW) layout: the encoder's neck hands some levels
+    over channels-last, and mixing layouts in the decoder's element-wise ops (skip additions, GELU
+    and their backward) takes PyTorch's slow strided paths on CPU.
+    """
+    embed = features.image_embed.repeat_interleave(counts, dim=0).contiguous()
+    high = None if features.high_res is None else (
+        features.high_res[0].repeat_interleave(counts, dim=0).contiguous(),
+        features.high_res[1].repeat_interleave(counts, dim=0).contiguous())
     return ImageFeatures(embed, high)
 
 
@@ -61,7 +67,7 @@ class ClickLoop(nn.Module):
         for step in range(1 + self.correction_clicks):
             out = self.model.decode(features, points, labels, granularity, mask_input)
             low_res = gate_by_object_score(out.low_res_logits, out.object_score_logits)
-            logits = F.interpolate(low_res, (size, size), mode="bilinear", align_corners=False)[:, 0]
+            logits = upsample_bilinear(low_res[:, 0], (size, size))
             steps.append(StepPrediction(logits, out.iou_pred[:, 0], out.object_score_logits[:, 0]))
             if step == self.correction_clicks:
                 break

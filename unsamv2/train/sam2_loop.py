@@ -24,13 +24,13 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from unsamv2.model.network import ImageFeatures, encode_sam2_image
 from unsamv2.train.clicks import sample_clicks
 from unsamv2.train.interactive import repeat_features
 from unsamv2.train.losses import StepPrediction, gate_by_object_score
+from unsamv2.train.upsample import upsample_bilinear
 
 
 def decode_sam2(model: Any, features: ImageFeatures, points: Tensor, labels: Tensor,
@@ -78,7 +78,7 @@ class Sam2ClickLoop(nn.Module):
         for step in range(1 + self.correction_clicks):
             multimask = step == 0 and not use_box
             low_res, iou, object_logits = decode_sam2(self.model, features, points, labels, mask_input, multimask)
-            logits = F.interpolate(low_res, (size, size), mode="bilinear", align_corners=False)
+            logits = upsample_bilinear(low_res, (size, size))
             if multimask:
                 steps.append(StepPrediction(logits, iou, object_logits[:, 0]))
             else:
