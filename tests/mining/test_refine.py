@@ -61,3 +61,24 @@ def test_release_drop_rules_a_failed_refinement_drops_a_part_and_keeps_an_instan
     # instances survive a failed refinement (they keep their raw masks); their number is not
     # compared with the refined run's: refined and raw masks deduplicate differently at borderline IoU
     assert any(not m.is_part for m in dropped)
+
+
+def test_precomputed_guide_statistics_give_the_same_refinement():
+    from unsamv2.mining.masks import upsample_masks
+    from unsamv2.mining.refine import guide_stats, refine_or_drop
+    from unsamv2.scenes import generate_scene
+
+    img = generate_scene(seed=3, size=192).image
+    rng = np.random.default_rng(0)
+    stats = guide_stats(img)
+    assert stats.radius == 3 and stats.inv_cov.shape == (192, 192, 3, 3)
+    changed = 0
+    for k in range(12):  # blocky masks of all sizes, some touching the image border
+        grid = rng.random((12, 12)) < 0.1 + 0.07 * k
+        mask = upsample_masks(grid[None], 192, 192)[0]
+        plain, fast = refine_or_drop(img, mask), refine_or_drop(img, mask, stats=stats)
+        assert (plain is None) == (fast is None)
+        if plain is not None:
+            assert (plain != fast).sum() <= 2  # float rounding only (the threshold is at 0.5)
+            changed += int((plain != mask).sum() > 0)
+    assert changed >= 3  # the refinement did change masks, so the comparison means something
