@@ -63,6 +63,9 @@ def test_miner_end_to_end_on_a_toy_image():
     groups = {}
     for m in mined:
         groups.setdefault(m.instance_id, []).append(m)
+    scene_id = max(groups)  # the scene group comes last: the whole image's regions, without the image
+    assert all(m.is_part and m.origin == "conquer" and m.granularity < 1.0 for m in groups.pop(scene_id))
+    assert groups, "no instance group"
     for members in groups.values():
         inst = [m for m in members if not m.is_part]
         assert len(inst) == 1 and inst[0].origin == "divide"
@@ -95,9 +98,9 @@ def test_thin_and_tiny_images_mine_without_error(shape):
 
 def test_no_divide_candidate_gives_no_masks():
     img, _, _ = toy_image(96)
-    miner = Miner(MinerConfig(**FAST, maskcut_min_area=0.99))  # every MaskCut mask is dropped
+    miner = Miner(MinerConfig(**FAST, maskcut_min_area=0.99, scene_group=False))  # every MaskCut mask is dropped
     assert miner.divide(img).shape == (0, 96, 96)
-    assert miner.mine(img) == []
+    assert miner.mine(img) == []  # with the scene group on, only its regions would remain (test_divide.py)
     flat = np.full((96, 128, 3), 77, np.uint8)
     assert isinstance(Miner(MinerConfig(**FAST)).mine(flat), list)
 
@@ -158,11 +161,13 @@ class _ConstantBackbone:
 
 class _FixedDivide(Miner):
     def __init__(self, candidates):
-        super().__init__(MinerConfig(**FAST), backbone=_ConstantBackbone())
+        super().__init__(MinerConfig(**FAST, scene_group=False), backbone=_ConstantBackbone())
         self.candidates = candidates
 
-    def divide(self, image):
-        return self.candidates
+    def divide_views(self, image):
+        from unsamv2.mining.divide import DivideResult
+
+        return DivideResult(self.candidates, np.ones(len(self.candidates)))
 
 
 def test_divide_parts_inside_an_instance_become_parts_with_granularity():

@@ -12,6 +12,7 @@ _FLAG_FIELDS = (  # (flag, MinerConfig field, type)
     ("--divide-long-side", "divide_long_side", int),
     ("--tau", "tau", float),
     ("--rounds", "rounds", int),
+    ("--divide-crops", "divide_crops", int),
     ("--masking", "masking", str),
     ("--conquer-long-side", "conquer_long_side", int),
     ("--device", "device", str),
@@ -32,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument(flag, dest=field, type=kind, default=None, help=f"MinerConfig.{field}")
     p.add_argument("--thresholds", default=None, help="comma-separated merge thresholds, e.g. 0.9,0.7,0.5")
     p.add_argument("--refine", action="store_true", default=None, help="guided-filter refinement")
+    p.add_argument("--no-scene-group", action="store_true", help="do not conquer the whole image as one more group")
     p.add_argument("--coco", action="store_true", help="also write masks.json (COCO, with granularity)")
     p.set_defaults(func=_run)
 
@@ -64,6 +66,8 @@ def _config(args: argparse.Namespace):  # -> MinerConfig
             raise InputError(f"--thresholds must be comma-separated numbers, got {args.thresholds!r}.") from exc
     if args.refine:
         values["refine"] = True
+    if args.no_scene_group:
+        values["scene_group"] = False
     return MinerConfig.from_dict(values)
 
 

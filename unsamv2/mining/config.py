@@ -18,13 +18,14 @@ import numpy as np
 from unsamv2.errors import InputError
 
 #: Bumped whenever mining output can change for the same config; part of the config hash.
-MINER_VERSION = "2"  # 2: DINOv2 *_reg position-embedding interpolation as the hub models
+MINER_VERSION = "3"  # 2: DINOv2 *_reg position-embedding interpolation; 3: multi-scale divide, scene group
 Backbone = Literal["descriptor", "dinov2", "dinov3"]
 BACKBONES: tuple[str, ...] = get_args(Backbone)
 Normalization = Literal["imagenet", "sat493m"]
 NORMALIZATIONS: tuple[str, ...] = get_args(Normalization)
 NATIVE_PATCH = {"descriptor": 16, "dinov2": 14, "dinov3": 16}
 DIVIDE_GRID = 60  # default divide grid (long side, patches): 480 px at ViT-B/8 in CutLER
+CROP_GRID = 30  # default divide grid of a crop of the multi-scale divide (long side, patches)
 ORIGINS = ("divide", "conquer", "part")
 
 
@@ -55,9 +56,14 @@ class MinerConfig:
     one or area <= ``maskcut_min_area``; taken patches are removed from (``masking="remove"``) or
     zeroed in (``"zero"``, as CutLER) the next rounds' graph; ``round_rule`` "strict" takes every
     round's mask and compares with all kept masks, "cutler" is CutLER's loop (see
-    :func:`unsamv2.mining.maskcut.maskcut`).
-    Relation: instances have area > ``instance_min_area`` and are contained in no candidate
-    (|a&b|/|a| > ``containment``). Conquer: instance box resized to ``conquer_long_side``,
+    :func:`unsamv2.mining.maskcut.maskcut`). Multi-scale divide: ``divide_crops`` = n >= 2 also
+    runs MaskCut on an n x n grid of overlapping crops at ``divide_crop_grid`` patches on the crop's
+    long side, and pools their masks with the whole image's (MaskCut's IoU rule across views; see
+    :mod:`unsamv2.mining.divide`); 1 = the whole image only, as before.
+    Relation: instances have area > ``instance_min_area`` of the view that found them (the image,
+    or the crop) and are contained in no candidate (|a&b|/|a| > ``containment``).
+    ``scene_group`` also conquers the whole image as one more instance group (its regions get g
+    relative to the image; the image itself is not a mask). Conquer: instance box resized to ``conquer_long_side``,
     merged at ``thresholds``, regions of >= ``min_region_patches`` patches with more than
     ``coverage`` of their pixels inside the instance; NMS at ``nms_iou``, protected NMS at
     ``protected_nms_iou``. ``refine`` turns on the guided-filter refinement. ``device``: "cpu"
@@ -76,6 +82,8 @@ class MinerConfig:
     rounds: int = 3
     masking: str = "remove"
     round_rule: str = "strict"
+    divide_crops: int = 2
+    divide_crop_grid: int = CROP_GRID
     maskcut_max_iou: float = 0.5
     maskcut_min_area: float = 0.01
     instance_min_area: float = 0.05
@@ -86,6 +94,7 @@ class MinerConfig:
     coverage: float = 0.9
     nms_iou: float = 0.8
     protected_nms_iou: float = 0.8
+    scene_group: bool = True
     refine: bool = False
     device: str = "cpu"
 
@@ -108,6 +117,8 @@ class MinerConfig:
             _positive_int("divide_long_side", self.divide_long_side, 32)
         _positive_int("conquer_long_side", self.conquer_long_side, 32)
         _positive_int("rounds", self.rounds)
+        _positive_int("divide_crops", self.divide_crops)
+        _positive_int("divide_crop_grid", self.divide_crop_grid, 2)
         _positive_int("min_region_patches", self.min_region_patches)
         if not (isinstance(self.tau, (int, float)) and 0.0 <= self.tau < 1.0):
             raise InputError(f"MinerConfig.tau must be a number in [0, 1), got {self.tau!r}.")
@@ -127,8 +138,9 @@ class MinerConfig:
         object.__setattr__(self, "thresholds", tuple(float(t) for t in thr))
         if self.device not in ("cpu", "cuda") and not str(self.device).startswith("cuda:"):
             raise InputError(f"MinerConfig.device must be 'cpu' or 'cuda', got {self.device!r}.")
-        if not isinstance(self.refine, bool):
-            raise InputError(f"MinerConfig.refine must be true or false, got {self.refine!r}.")
+        for name in ("refine", "scene_group"):
+            if not isinstance(getattr(self, name), bool):
+                raise InputError(f"MinerConfig.{name} must be true or false, got {getattr(self, name)!r}.")
 
     @property
     def effective_patch_size(self) -> int:

@@ -135,15 +135,21 @@ def contained(a: np.ndarray, b: np.ndarray, threshold: float = 0.8) -> bool:
 
 
 def instance_part_relation(
-    masks: np.ndarray, min_instance_area: float = 0.05, containment: float = 0.8
+    masks: np.ndarray, min_instance_area: float = 0.05, containment: float = 0.8,
+    view_areas: np.ndarray | None = None,
 ) -> dict[int, list[int]]:
     """Instances and their parts among candidate masks (N, H, W) (docs/architecture.md#mining-relation).
 
-    An instance has area > ``min_instance_area`` of the image and is contained in no other
-    candidate; a part of instance I is any other candidate contained in I. Returns
-    {instance index: [part indices]} in index order.
+    An instance has area > ``min_instance_area`` of its view and is contained in no other
+    candidate; a part of instance I is any other candidate contained in I. ``view_areas`` (N,)
+    gives the fraction of the image covered by the view (image or crop) that found each candidate;
+    None: every candidate's view is the whole image. Returns {instance index: [part indices]} in
+    index order.
     """
     masks = _stack(masks, "masks")
+    views = np.ones(masks.shape[0]) if view_areas is None else np.asarray(view_areas, dtype=np.float64)
+    if views.shape != (masks.shape[0],):
+        raise InputError(f"view_areas must have one entry per mask ({masks.shape[0]}), got shape {views.shape}.")
     n = masks.shape[0]
     if n == 0:
         return {}
@@ -154,7 +160,7 @@ def instance_part_relation(
     inside = frac > containment
     np.fill_diagonal(inside, False)
     pixels = masks.shape[1] * masks.shape[2]
-    instances = [i for i in range(n) if areas[i] > min_instance_area * pixels and not inside[i].any()]
+    instances = [i for i in range(n) if areas[i] > min_instance_area * views[i] * pixels and not inside[i].any()]
     return {i: [j for j in range(n) if j != i and inside[j, i]] for i in instances}
 
 

@@ -4,33 +4,36 @@
     masks = miner.mine(image)             # image (H, W, 3) uint8 RGB -> list[MinedMask]
     rows = to_mask_records(masks)         # elements of the mask table's ``masks`` column
 
-Per image: divide (MaskCut on the image's patch grid, upsampled to the image) -> instance-part
-relation -> per instance: conquer (merge levels inside the instance box, coverage filter), NMS of
-the conquer masks, protected NMS of conquer masks + divide parts against the instance, optional
-refinement, granularity within the group. Deterministic for a config; no state is kept between
+Per image: divide (MaskCut on the image's patch grid and on overlapping crops, upsampled to the
+image; :mod:`unsamv2.mining.divide`) -> instance-part relation -> per instance: conquer (merge
+levels inside the instance box, coverage filter), NMS of the conquer masks, protected NMS of
+conquer masks + divide parts against the instance, optional refinement, granularity within the
+group; then, with ``scene_group``, the same for the whole image as one more group. Deterministic for a config; no state is kept between
 images, so one Miner can serve many images (and be rebuilt from its config in any worker).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from unsamv2.errors import InputError
 from unsamv2.mining.config import MinedMask, MinerConfig
 from unsamv2.mining.conquer import ConquerLevels, conquer_instance, instance_box
+from unsamv2.mining.divide import DivideResult, divide_image
 from unsamv2.mining.features import FeatureBackbone, check_rgb
 from unsamv2.mining.granularity import granularity_scores
-from unsamv2.mining.maskcut import maskcut
 from unsamv2.mining.masks import (
     LabelLayers,
     area_order,
     bbox_of,
     instance_part_relation,
     nms_from_iou,
-    upsample_masks,
 )
+
+if TYPE_CHECKING:
+    from unsamv2.mining.refine import GuideStats
 
 
 def build_backbone(config: MinerConfig) -> FeatureBackbone:
@@ -64,51 +67,63 @@ class Miner:
             self.candidate_index = load_candidates(self.config.candidates, self.config.candidate_min_score)
 
     def divide(self, image: np.ndarray) -> np.ndarray:
-        """MaskCut candidates (K, H, W) bool of ``image`` (H, W, 3) uint8, in discovery order."""
-        cfg = self.config
-        image = check_rgb(image)
-        feats = self.backbone.features(image, cfg.effective_divide_long_side)
-        if not np.isfinite(feats).all():
-            raise InputError("the backbone produced NaN or infinite features; check its weights.")
-        if feats.shape[0] * feats.shape[1] < 3:
-            return np.zeros((0, *image.shape[:2]), dtype=bool)
-        found = maskcut(
-            feats, cfg.tau, cfg.rounds, max_iou=cfg.maskcut_max_iou,
-            min_area=cfg.maskcut_min_area, masking=cfg.masking, round_rule=cfg.round_rule, device=cfg.device,
-        )
-        masks = upsample_masks(found.masks, image.shape[0], image.shape[1])
-        return masks[masks.any(axis=(1, 2))]
+        """MaskCut candidates (K, H, W) bool of ``image`` (H, W, 3) uint8, in discovery order
+        (the whole image's, then the crops' of the multi-scale divide)."""
+        return self.divide_views(image).masks
+
+    def divide_views(self, image: np.ndarray) -> DivideResult:
+        """MaskCut candidates of ``image`` (H, W, 3) uint8 with the area of the view that found each."""
+        return divide_image(check_rgb(image), self.backbone, self.config)
 
     def mine(self, image: np.ndarray, image_uri: str | None = None) -> list[MinedMask]:
         """All mined masks of ``image`` (H, W, 3) uint8 RGB, grouped by instance (instance first).
 
         With ``config.candidates`` the divide masks are the candidate file's masks of ``image_uri``
-        (required then) with score > ``candidate_min_score``; else MaskCut's.
+        (required then) with score > ``candidate_min_score``; else MaskCut's. With
+        ``config.scene_group`` the last group is the whole image's (its regions only).
         """
         image = check_rgb(image)
         if self.candidate_index is not None:
             if image_uri is None:
                 raise InputError("this miner divides from a candidate file: pass the image's URI to mine().")
             candidates, _ = self.candidate_index.masks_for(image_uri, image.shape[0], image.shape[1])
+            views = None
         else:
-            candidates = self.divide(image)
+            divided = self.divide_views(image)
+            candidates, views = divided.masks, divided.view_areas
         relation = instance_part_relation(
-            candidates, self.config.instance_min_area, self.config.containment
+            candidates, self.config.instance_min_area, self.config.containment, views
         )
+        stats = None
+        if self.config.refine:  # the guide's statistics, once per image for all its masks
+            from unsamv2.mining.refine import guide_stats
+
+            stats = guide_stats(image)
         out: list[MinedMask] = []
         for group_id, (inst, parts) in enumerate(relation.items()):
-            out.extend(self._mine_instance(image, candidates[inst], candidates[parts], group_id))
+            out.extend(self._mine_instance(image, candidates[inst], candidates[parts], group_id, stats=stats))
+        if self.config.scene_group:
+            out.extend(self._mine_scene(image, len(relation), stats))
         return out
 
+    def _mine_scene(self, image: np.ndarray, group_id: int, stats: GuideStats | None = None) -> list[MinedMask]:
+        """The scene group: the whole image conquered as one instance; its regions, without the image."""
+        whole = np.ones(image.shape[:2], dtype=bool)
+        no_parts = np.zeros((0, *image.shape[:2]), dtype=bool)
+        return [m for m in self._mine_instance(image, whole, no_parts, group_id, refine_instance=False, stats=stats)
+                if m.origin != "divide"]
+
     def _mine_instance(
-        self, image: np.ndarray, instance: np.ndarray, divide_parts: np.ndarray, group_id: int
+        self, image: np.ndarray, instance: np.ndarray, divide_parts: np.ndarray, group_id: int,
+        refine_instance: bool = True, stats: GuideStats | None = None,
     ) -> list[MinedMask]:
-        """Conquer one instance; NMS, protected NMS, refinement and granularity of its group."""
+        """Conquer one instance; NMS, protected NMS, refinement (with the image's guide ``stats``)
+        and granularity of its group."""
         cfg = self.config
-        if cfg.refine:
+        if cfg.refine and refine_instance:
             from unsamv2.mining.refine import refine_mask
 
-            instance = refine_mask(image, instance)
+            instance = refine_mask(image, instance, stats=stats)
         levels = conquer_instance(
             image, instance, self.backbone, long_side=cfg.conquer_long_side,
             thresholds=cfg.thresholds, min_size=cfg.min_region_patches, coverage=cfg.coverage,
@@ -129,7 +144,7 @@ class Miner:
             if cfg.refine and i != inst_id:
                 from unsamv2.mining.refine import refine_or_drop
 
-                refined = refine_or_drop(image, full)  # a failed part refinement drops the part, as the release
+                refined = refine_or_drop(image, full, stats=stats)  # a failed part refinement drops the part, as the release
                 if refined is None:
                     continue
                 full = refined
