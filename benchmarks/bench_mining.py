@@ -3,7 +3,7 @@
 Usage:
   .venv/bin/python benchmarks/bench_mining.py timing [--images 4]
   .venv/bin/python benchmarks/bench_mining.py quality [--n 100] [--seed 0] [--size 512] \
-      [--variant default] [--variant rounds6] [--variant zero] [--variant cutler] [--variant refine] ...
+      [--variant default] [--variant before] [--variant crops2] [--variant scene] [--variant refine] ...
   .venv/bin/python benchmarks/bench_mining.py divide [--n 25]   (where object recall is lost)
   .venv/bin/python benchmarks/bench_mining.py pictures --out docs/images
 
@@ -26,15 +26,23 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+BEFORE = {"divide_crops": 1, "scene_group": False}  # the miner before the multi-scale divide (2026-12-06)
 VARIANTS = {
     "default": {},
-    "rounds6": {"rounds": 6},
-    "zero": {"masking": "zero"},
-    "cutler": {"round_rule": "cutler", "masking": "zero"},  # CutLER's loop and masking, as the release
-    "cutler_remove": {"round_rule": "cutler"},
-    "tau0.15": {"tau": 0.15},
+    "before": BEFORE,
+    "rounds6": {**BEFORE, "rounds": 6},
+    "zero": {**BEFORE, "masking": "zero"},
+    "cutler": {**BEFORE, "round_rule": "cutler", "masking": "zero"},  # CutLER's loop and masking, as the release
+    "cutler_remove": {**BEFORE, "round_rule": "cutler"},
+    "tau0.15": {**BEFORE, "tau": 0.15},
+    "refine_before": {**BEFORE, "refine": True},
+    "rounds6_refine": {**BEFORE, "rounds": 6, "refine": True},
+    "crops2": {"scene_group": False},  # multi-scale divide only
+    "crops3": {"divide_crops": 3, "scene_group": False},
+    "scene": {"divide_crops": 1},  # scene group only
+    "crops3_scene": {"divide_crops": 3},
+    "crops2_floor1": {"instance_min_area": 0.01},
     "refine": {"refine": True},
-    "rounds6_refine": {"rounds": 6, "refine": True},
 }
 
 
@@ -147,12 +155,17 @@ def quality(args: argparse.Namespace) -> None:
         # AR@100 of one level: the same top-100 detections per image against that level's masks only
         ar = {str(k): _average_recall(coco_images, [a for a in coco_anns if a["level"] == k], dets) for k, _ in rows}
         ar["all"] = ar100
+        recall = {}
         for name, vals in [(str(k), v) for k, v in rows] + [("all", everything)]:
             ious = np.array([v[0] for v in vals])
             errs = np.array([v[1] for v in vals])
             mae = np.nanmean(errs) if np.isfinite(errs).any() else float("nan")
-            print(f"| {name} | {len(vals)} | {(ious >= 0.5).mean():.3f} | {ious.mean():.3f} | {mae:.3f} | {ar[name]:.3f} |",
+            recall[name] = (ious >= 0.5).mean()
+            print(f"| {name} | {len(vals)} | {recall[name]:.3f} | {ious.mean():.3f} | {mae:.3f} | {ar[name]:.3f} |",
                   flush=True)
+        print("summary | variant | masks/image | s/image | " + " | ".join(recall) + " | AR@100 |")
+        print(f"summary | {variant} | {n_masks / n:.1f} | {seconds / n:.2f} | "
+              + " | ".join(f"{v:.3f}" for v in recall.values()) + f" | {ar100:.3f} |", flush=True)
 
 
 def pictures(args: argparse.Namespace) -> None:
@@ -185,11 +198,13 @@ def divide(args: argparse.Namespace) -> None:
     from unsamv2.mining.masks import instance_part_relation
     from unsamv2.scenes import iter_scenes
 
-    miner, cfg = Miner(MinerConfig()), MinerConfig()
+    cfg = MinerConfig(**VARIANTS[args.variant])
+    miner = Miner(cfg)
     n_cands, rows = [], []  # rows: (area, matched by a candidate, covered by instances, recalled)
     for scene in iter_scenes(args.n, seed=args.seed, size=args.size):
-        cands = miner.divide(scene.image)
-        relation = instance_part_relation(cands, cfg.instance_min_area, cfg.containment)
+        divided = miner.divide_views(scene.image)
+        cands = divided.masks
+        relation = instance_part_relation(cands, cfg.instance_min_area, cfg.containment, divided.view_areas)
         union = np.zeros(scene.image.shape[:2], dtype=bool)
         for i in relation:
             union |= cands[i]
@@ -201,7 +216,7 @@ def divide(args: argparse.Namespace) -> None:
                          max((_iou(m.mask, node.mask) for m in mined), default=0.0) >= 0.5))
     r = np.array(rows, dtype=np.float64)
     covered = r[:, 2] > 0
-    print(f"{args.n} scenes {args.size}px seed {args.seed}: {np.mean(n_cands):.1f} MaskCut candidates and "
+    print(f"{args.n} scenes {args.size}px seed {args.seed}, variant {args.variant}: {np.mean(n_cands):.1f} MaskCut candidates and "
           f"{len(r) / args.n:.1f} objects per scene")
     print(f"objects matched by a candidate (IoU >= 0.5): {r[:, 1].mean():.2f}; under the "
           f"{cfg.instance_min_area:.0%} instance-area floor: {(r[:, 0] <= cfg.instance_min_area).mean():.2f}")
@@ -226,6 +241,7 @@ def main() -> None:
     d.add_argument("--n", type=int, default=25)
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--size", type=int, default=512)
+    d.add_argument("--variant", default="default", choices=sorted(VARIANTS))
     p = sub.add_parser("pictures")
     p.add_argument("--out", default="docs/images")
     args = ap.parse_args()
