@@ -71,7 +71,7 @@ def test_precomputed_guide_statistics_give_the_same_refinement():
     img = generate_scene(seed=3, size=192).image
     rng = np.random.default_rng(0)
     stats = guide_stats(img)
-    assert stats.radius == 3 and stats.inv_cov.shape == (192, 192, 3, 3)
+    assert stats.radius == 3 and stats.inv_cov.shape == (3, 3, 192, 192)
     changed = 0
     for k in range(12):  # blocky masks of all sizes, some touching the image border
         grid = rng.random((12, 12)) < 0.1 + 0.07 * k

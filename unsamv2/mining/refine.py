@@ -51,8 +51,8 @@ MIN_REFINE_IOU = 0.5  # the release's iou_thresh: IoU(input, refined) below this
 class GuideStats:
     """What the guided filter needs of the guide alone, for one image and radius, computed once.
 
-    ``guide`` (H, W, 3) float64 in [0, 1]; ``mean`` (H, W, 3) its window means; ``inv_cov``
-    (H, W, 3, 3) the inverse of each window's colour covariance + ``eps`` I.
+    Channel-first: ``guide`` (3, H, W) float64 in [0, 1]; ``mean`` (3, H, W) its window means;
+    ``inv_cov`` (3, 3, H, W) the inverse of each window's colour covariance + ``eps`` I.
     """
 
     radius: int
@@ -74,13 +74,14 @@ def guide_stats(image: np.ndarray, radius: int | None = None, eps: float = 1e-4)
     filtering the mask's own window up to float rounding (see :func:`refine_or_drop`).
     """
     r = int(radius or default_radius(*image.shape[:2]))
-    g = image.astype(np.float64) / 255.0
-    mean = np.stack([_box(g[..., c], r) for c in range(3)], -1)
-    sigma = np.empty(g.shape[:2] + (3, 3))
+    g = np.ascontiguousarray(np.moveaxis(image.astype(np.float64) / 255.0, -1, 0))
+    mean = np.stack([_box(g[c], r) for c in range(3)])
+    sigma = np.empty(g.shape[1:] + (3, 3))
     for i in range(3):
         for j in range(i, 3):
-            sigma[..., i, j] = sigma[..., j, i] = _box(g[..., i] * g[..., j], r) - mean[..., i] * mean[..., j]
-    return GuideStats(r, eps, g, mean, np.linalg.inv(sigma + eps * np.eye(3)))
+            sigma[..., i, j] = sigma[..., j, i] = _box(g[i] * g[j], r) - mean[i] * mean[j]
+    inv = np.linalg.inv(sigma + eps * np.eye(3))
+    return GuideStats(r, eps, g, mean, np.ascontiguousarray(np.moveaxis(inv, (-2, -1), (0, 1))))
 
 
 def refine_or_drop(image: np.ndarray, mask: np.ndarray, radius: int | None = None,
@@ -115,13 +116,14 @@ def refine_mask(
 def _filter_with_stats(stats: GuideStats, src: np.ndarray, window: tuple[slice, slice]) -> np.ndarray:
     """The guided filter of ``src`` (h, w) float64 on ``window`` of the image, from precomputed stats."""
     r = stats.radius
-    g, mean_g, inv = stats.guide[window], stats.mean[window], stats.inv_cov[window]
+    g = stats.guide[(slice(None), *window)]
+    mean_g = stats.mean[(slice(None), *window)]
+    inv = stats.inv_cov[(slice(None), slice(None), *window)]
     mean_p = _box(src, r)
-    cov_gp = np.stack([_box(g[..., c] * src, r) for c in range(3)], -1) - mean_g * mean_p[..., None]
-    a = np.einsum("hwij,hwj->hwi", inv, cov_gp)
-    b = mean_p - (a * mean_g).sum(-1)
-    mean_a = np.stack([_box(a[..., c], r) for c in range(3)], -1)
-    return (mean_a * g).sum(-1) + _box(b, r)
+    cov = [_box(g[c] * src, r) - mean_g[c] * mean_p for c in range(3)]
+    a = [inv[i, 0] * cov[0] + inv[i, 1] * cov[1] + inv[i, 2] * cov[2] for i in range(3)]
+    b = mean_p - a[0] * mean_g[0] - a[1] * mean_g[1] - a[2] * mean_g[2]
+    return _box(a[0], r) * g[0] + _box(a[1], r) * g[1] + _box(a[2], r) * g[2] + _box(b, r)
 
 
 def _guided_refinement(image: np.ndarray, mask: np.ndarray, radius: int | None, eps: float,
