@@ -91,6 +91,8 @@ def test_scene_group_comes_last_after_the_instances():
                for a, b in zip(mined[: len(plain)], plain, strict=True))  # the instance groups are unchanged
     scene = [m for m in mined if m.instance_id == n_groups]
     assert scene and len(mined) == len(plain) + len(scene)
+    levels = len(MinerConfig().thresholds)
+    assert max(m.score for m in scene) <= 1 / levels <= min(m.score for m in plain)  # the scene ranks last
 
 
 @pytest.mark.parametrize("bad", [dict(divide_crops=0), dict(divide_crop_grid=1), dict(scene_group="yes"),

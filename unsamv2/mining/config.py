@@ -190,7 +190,8 @@ class MinedMask:
     the image; ``is_part`` False for the instance mask itself; ``origin`` "divide" (the instance),
     "conquer" (a merged region) or "part" (a divide candidate inside the instance); ``score`` in
     [0, 1] (instances and divide parts 1.0; conquer masks: the fraction of merge levels in which
-    the region exists, i.e. its stability).
+    the region exists, i.e. its stability; regions of the scene group: their stability / L, for
+    L merge levels, so they rank after the instance groups' masks).
     """
 
     mask: np.ndarray

@@ -107,11 +107,19 @@ class Miner:
         return out
 
     def _mine_scene(self, image: np.ndarray, group_id: int, stats: GuideStats | None = None) -> list[MinedMask]:
-        """The scene group: the whole image conquered as one instance; its regions, without the image."""
+        """The scene group: the whole image conquered as one instance; its regions, without the image.
+
+        A fallback for what the divide missed, so its regions rank after every mask of the instance
+        groups: their stability score is scaled by 1 / L (L merge levels), at most the lowest
+        score an instance group's region can have (stability 1 / L).
+        """
         whole = np.ones(image.shape[:2], dtype=bool)
         no_parts = np.zeros((0, *image.shape[:2]), dtype=bool)
-        return [m for m in self._mine_instance(image, whole, no_parts, group_id, refine_instance=False, stats=stats)
-                if m.origin != "divide"]
+        regions = [m for m in self._mine_instance(image, whole, no_parts, group_id, refine_instance=False, stats=stats)
+                   if m.origin != "divide"]
+        for m in regions:
+            m.score /= len(self.config.thresholds)
+        return regions
 
     def _mine_instance(
         self, image: np.ndarray, instance: np.ndarray, divide_parts: np.ndarray, group_id: int,
