@@ -3,7 +3,7 @@
 Usage:
   .venv/bin/python benchmarks/bench_mining.py timing [--images 4]
   .venv/bin/python benchmarks/bench_mining.py quality [--n 100] [--seed 0] [--size 512] \
-      [--variant default] [--variant before] [--variant crops2] [--variant scene] [--variant refine] ...
+      [--variant default] [--variant before] [--variant crops2] [--variant scene] [--variant crops2_scene] ...
   .venv/bin/python benchmarks/bench_mining.py divide [--n 25]   (where object recall is lost)
   .venv/bin/python benchmarks/bench_mining.py pictures --out docs/images
 
@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-BEFORE = {"divide_crops": 1, "scene_group": False}  # the miner before the multi-scale divide (2026-12-06)
+BEFORE = {"divide_crops": 1, "scene_group": False, "refine": False}  # the miner before issue 13 item 4
 VARIANTS = {
     "default": {},
     "before": BEFORE,
@@ -37,12 +37,12 @@ VARIANTS = {
     "tau0.15": {**BEFORE, "tau": 0.15},
     "refine_before": {**BEFORE, "refine": True},
     "rounds6_refine": {**BEFORE, "rounds": 6, "refine": True},
-    "crops2": {"scene_group": False},  # multi-scale divide only
-    "crops3": {"divide_crops": 3, "scene_group": False},
-    "scene": {"divide_crops": 1},  # scene group only
-    "crops3_scene": {"divide_crops": 3},
-    "crops2_floor1": {"instance_min_area": 0.01},
-    "refine": {"refine": True},
+    "crops2": {"scene_group": False, "refine": False},  # multi-scale divide only
+    "crops3": {"divide_crops": 3, "scene_group": False, "refine": False},
+    "scene": {"divide_crops": 1, "refine": False},  # scene group only
+    "crops2_scene": {"refine": False},  # the default without refinement
+    "crops3_scene": {"divide_crops": 3, "refine": False},
+    "crops2_floor1": {"instance_min_area": 0.01, "refine": False},
 }
 
 

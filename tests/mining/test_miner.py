@@ -161,7 +161,7 @@ class _ConstantBackbone:
 
 class _FixedDivide(Miner):
     def __init__(self, candidates):
-        super().__init__(MinerConfig(**FAST, scene_group=False), backbone=_ConstantBackbone())
+        super().__init__(MinerConfig(**FAST, scene_group=False, refine=False), backbone=_ConstantBackbone())
         self.candidates = candidates
 
     def divide_views(self, image):

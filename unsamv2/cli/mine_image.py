@@ -32,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     for flag, field, kind in _FLAG_FIELDS:
         p.add_argument(flag, dest=field, type=kind, default=None, help=f"MinerConfig.{field}")
     p.add_argument("--thresholds", default=None, help="comma-separated merge thresholds, e.g. 0.9,0.7,0.5")
-    p.add_argument("--refine", action="store_true", default=None, help="guided-filter refinement")
+    p.add_argument("--refine", action="store_true", default=None, help="guided-filter refinement (the default)")
+    p.add_argument("--no-refine", action="store_true", help="no refinement (faster, coarser masks)")
     p.add_argument("--no-scene-group", action="store_true", help="do not conquer the whole image as one more group")
     p.add_argument("--coco", action="store_true", help="also write masks.json (COCO, with granularity)")
     p.set_defaults(func=_run)
@@ -66,6 +67,8 @@ def _config(args: argparse.Namespace):  # -> MinerConfig
             raise InputError(f"--thresholds must be comma-separated numbers, got {args.thresholds!r}.") from exc
     if args.refine:
         values["refine"] = True
+    if args.no_refine:
+        values["refine"] = False
     if args.no_scene_group:
         values["scene_group"] = False
     return MinerConfig.from_dict(values)

@@ -18,7 +18,7 @@ import numpy as np
 from unsamv2.errors import InputError
 
 #: Bumped whenever mining output can change for the same config; part of the config hash.
-MINER_VERSION = "3"  # 2: DINOv2 *_reg position-embedding interpolation; 3: multi-scale divide, scene group
+MINER_VERSION = "3"  # 2: DINOv2 *_reg position-embedding interpolation; 3: multi-scale divide, scene group, refine
 Backbone = Literal["descriptor", "dinov2", "dinov3"]
 BACKBONES: tuple[str, ...] = get_args(Backbone)
 Normalization = Literal["imagenet", "sat493m"]
@@ -66,7 +66,8 @@ class MinerConfig:
     relative to the image; the image itself is not a mask). Conquer: instance box resized to ``conquer_long_side``,
     merged at ``thresholds``, regions of >= ``min_region_patches`` patches with more than
     ``coverage`` of their pixels inside the instance; NMS at ``nms_iou``, protected NMS at
-    ``protected_nms_iou``. ``refine`` turns on the guided-filter refinement. ``device``: "cpu"
+    ``protected_nms_iou``. ``refine`` (on, as the release refines every mask) is the guided-filter
+    refinement of the instances and their masks (:mod:`unsamv2.mining.refine`). ``device``: "cpu"
     or "cuda" (DINO forward and MaskCut products).
     """
 
@@ -95,7 +96,7 @@ class MinerConfig:
     nms_iou: float = 0.8
     protected_nms_iou: float = 0.8
     scene_group: bool = True
-    refine: bool = False
+    refine: bool = True
     device: str = "cpu"
 
     def __post_init__(self) -> None:
