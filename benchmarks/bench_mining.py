@@ -1,7 +1,7 @@
 """Whole-image mining: time per image at 512 and 1024 px, and mining quality on procedural scenes.
 
 Usage:
-  .venv/bin/python benchmarks/bench_mining.py timing [--images 4]
+  .venv/bin/python benchmarks/bench_mining.py timing [--images 4] [--variant default]
   .venv/bin/python benchmarks/bench_mining.py quality [--n 100] [--seed 0] [--size 512] \
       [--variant default] [--variant before] [--variant crops2] [--variant scene] [--variant crops2_scene] ...
   .venv/bin/python benchmarks/bench_mining.py divide [--n 25]   (where object recall is lost)
@@ -58,7 +58,7 @@ def timing(args: argparse.Namespace) -> None:
     from unsamv2.mining import Miner, MinerConfig
     from unsamv2.scenes import generate_scene, sample_photos
 
-    miner = Miner(MinerConfig())
+    miner = Miner(MinerConfig(**VARIANTS[args.variant]))
     photos = list(sample_photos().values())[: args.images]
     scenes = [generate_scene(seed=s, size=1024).image for s in range(args.images)]
     miner.mine(photos[0][:256, :256])  # warm up (numba, torch)
@@ -232,6 +232,7 @@ def main() -> None:
     sub = ap.add_subparsers(dest="what", required=True)
     t = sub.add_parser("timing")
     t.add_argument("--images", type=int, default=4, help="photos and scenes each")
+    t.add_argument("--variant", default="default", choices=sorted(VARIANTS))
     q = sub.add_parser("quality")
     q.add_argument("--n", type=int, default=100)
     q.add_argument("--seed", type=int, default=0)
