@@ -69,12 +69,9 @@ def sigmoid_focal_loss(logits: Tensor, targets: Tensor, alpha: float = 0.25, gam
     """(N, H, W) logits and {0, 1} targets -> (N,) focal loss averaged over pixels
     ((N, M, H, W) and same-shape targets -> (N, M)).
 
-    ``alpha < 0`` disables the class weighting. Targets broadcast against the logits; bool
-    targets take a shorter, equal formulation (fewer passes over the pixels, see
-    :func:`_binary_focal`).
+    ``alpha < 0`` disables the class weighting. The textbook form; training computes the same
+    values in fewer passes with :func:`fused_mask_losses`.
     """
-    if targets.dtype == torch.bool:
-        return _binary_focal(logits, targets, alpha, gamma).flatten(-2).mean(dim=-1)
     targets = targets.to(logits.dtype)
     prob = logits.sigmoid()
     ce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
@@ -83,19 +80,6 @@ def sigmoid_focal_loss(logits: Tensor, targets: Tensor, alpha: float = 0.25, gam
     if alpha >= 0:
         loss = (alpha * targets + (1 - alpha) * (1 - targets)) * loss
     return loss.flatten(-2).mean(dim=-1)
-
-
-def _binary_focal(logits: Tensor, targets: Tensor, alpha: float, gamma: float) -> Tensor:
-    """Per-pixel focal loss for bool targets: with the signed logit ``z = x (2t - 1)``,
-    ``ce = softplus(-z)`` and ``1 - p_t = sigmoid(-z)``, so the loss is
-    ``alpha_t * softplus(-z) * sigmoid(-z) ** gamma`` (the same values as the textbook form)."""
-    neg = logits * (1 - 2 * targets.to(logits.dtype))  # -z
-    modulation = torch.sigmoid(neg)
-    modulation = modulation * modulation if gamma == 2 else modulation ** gamma
-    loss = F.softplus(neg, threshold=50) * modulation
-    if alpha >= 0:
-        loss = loss * torch.where(targets, alpha, 1 - alpha).to(logits.dtype)
-    return loss
 
 
 def dice_loss(logits: Tensor, targets: Tensor) -> Tensor:
