@@ -182,12 +182,28 @@ def test_m2m_second_pass_is_prompted_with_each_points_own_first_pass_logits(tiny
 
 
 def test_m2m_off_decodes_once_without_a_mask_prompt(tiny_model, photo, monkeypatch):
-    gen = UnSAMv2MaskGenerator(tiny_model, points_per_side=3, points_per_batch=9, use_m2m=False)
+    gen = UnSAMv2MaskGenerator(tiny_model, points_per_side=3, points_per_batch=4, use_m2m=False)
     gen.predictor.set_image(photo)
     calls = _spy_decode(monkeypatch)
     gen.generate_for_set_image(0.7)
-    assert [len(c["coords"]) for c in calls] == [4, 4, 1]  # at most 4 prompts per decoder call on a CPU
+    assert [len(c["coords"]) for c in calls] == [4, 4, 1]  # points_per_batch prompts per decoder call
     assert all(c["mask_input"] is None for c in calls)
+
+
+def test_cpu_decoder_batch_keeps_per_call_tensors_below_the_mmap_threshold(tiny_model, photo, monkeypatch):
+    from unsamv2.model.decoder import CPU_CHUNK_ELEMENTS, rows_per_chunk
+
+    gen = UnSAMv2MaskGenerator(tiny_model, points_per_side=3, points_per_batch=128)
+    gen.predictor.set_image(photo)  # 300 x 420 photo: its 126,000 pixels per prompt bound the batch
+    assert gen.decoder_batch() == 2 * CPU_CHUNK_ELEMENTS // (300 * 420) == 33
+    calls = _spy_decode(monkeypatch)
+    gen.generate_for_set_image([0.2, 0.4, 0.6, 0.8, 1.0, 0.3, 0.5])  # 63 clicks
+    assert [len(c["coords"]) for c in calls] == [33, 33, 30, 30]
+    # SAM-2.1 shapes (64 x 64 tokens of 256 channels, a 1024-px image): 4 prompts per call; the
+    # shipped base (8 x 8 x 128) on a 256-px image: 64; one row of the upscaling at SAM-2.1 shapes
+    assert rows_per_chunk(64 * 64 * 256, 2 * CPU_CHUNK_ELEMENTS) == 4
+    assert rows_per_chunk(max(8 * 8 * 128, 256 * 256), 2 * CPU_CHUNK_ELEMENTS) == 64
+    assert rows_per_chunk(16 * 64 * 64 * 32) == 1 and rows_per_chunk(16 * 8 * 8 * 16) == 128
 
 
 def test_settings_report_every_option_and_rebuild_the_generator(tiny_model):
@@ -203,3 +219,27 @@ def test_settings_report_every_option_and_rebuild_the_generator(tiny_model):
     assert WholeImageSettings.of(rebuilt) == chosen and len(rebuilt.point_grid) == 25
     with pytest.raises(InputError, match="crop"):
         UnSAMv2MaskGenerator.from_settings(tiny_model, {"crop_n_layers": 1})
+
+
+def test_mask_areas_and_boxes_equal_sam2s_boxes_and_the_pixel_counts():
+    import torch
+    from sam2.utils.amg import batched_mask_to_box
+
+    from unsamv2.model.generator import mask_areas_and_boxes
+
+    gen = torch.Generator().manual_seed(0)
+    masks = torch.rand((40, 37, 53), generator=gen) > torch.rand((40, 1, 1), generator=gen)
+    masks[0] = False
+    masks[1] = True
+    masks[2] = False
+    masks[2, 0, 52] = True  # one pixel in the top-right corner
+    masks[3] = False
+    masks[3, 36, 0] = True  # ... and in the bottom-left one
+    masks[4] = False
+    masks[4, 10:12, 20:30] = True
+    areas, boxes = mask_areas_and_boxes(masks)
+    assert torch.equal(areas.long(), masks.flatten(1).sum(1))
+    nonempty = areas > 0
+    assert torch.equal(boxes[nonempty], batched_mask_to_box(masks)[nonempty])
+    assert boxes[4].tolist() == [20, 10, 29, 11] and boxes[2].tolist() == [52, 0, 52, 0]
+    assert mask_areas_and_boxes(masks[:0])[1].shape == (0, 4)

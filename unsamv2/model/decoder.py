@@ -260,13 +260,14 @@ class FastDecoder:
     def low_res_logits(self, ctx: DecoderContext, decoded: Decoded, rows: Tensor | None = None) -> Tensor:
         """(R, 4h, 4w) mask logits (unclamped) of the chosen rows (index or bool (B,), all if None):
         SAM-2's upscaling (with the high-res features) and the granularity token's dot product.
-        On a CPU one row at a time (its 8 MB intermediates stay in the allocator's reused memory)."""
+        On a CPU in chunks of :func:`rows_per_chunk` rows (one row at a time at 64x64 tokens and
+        width 256: its 8 MB intermediates stay in the allocator's reused memory)."""
         keys, hyper = decoded.keys, decoded.hyper
         if rows is not None:
             keys, hyper = keys[rows], hyper[rows]
         (h, w), count = ctx.hw, keys.shape[0]
         out = keys.new_empty((count, h, 2, 2, w, 2, 2))
-        step = 1 if keys.device.type == "cpu" else max(count, 1)
+        step = rows_per_chunk(16 * h * w * hyper.shape[-1]) if keys.device.type == "cpu" else max(count, 1)
         for start in range(0, count, step):
             masks = self._upscaled_dot(ctx, keys[start:start + step], hyper[start:start + step])
             out[start:start + step] = masks.view(-1, h, w, 2, 2, 2, 2).permute(0, 1, 3, 5, 2, 4, 6)
@@ -316,6 +317,17 @@ class FastDecoder:
         read = (queries + tokens)[:, self.read]
         out = _token_to_image(self.final, read, keys, None, ctx.pe)
         return transformer.norm_final_attn(queries[:, self.read] + out), keys
+
+
+CPU_CHUNK_ELEMENTS = 1 << 21
+"""Elements (float32: 8 MB) of the largest per-row intermediate a CPU chunk may hold."""
+
+
+def rows_per_chunk(elements_per_row: int, limit: int = CPU_CHUNK_ELEMENTS) -> int:
+    """Rows per CPU chunk so that a chunk's (rows, elements_per_row) float32 intermediate stays
+    within ``limit`` elements (8 MB, below glibc's 32 MB mmap threshold, so the allocator reuses
+    its memory instead of page-faulting it in afresh each call); at least 1."""
+    return max(1, limit // max(1, elements_per_row))
 
 
 def _activation_(act: Any, x: Tensor) -> Tensor:

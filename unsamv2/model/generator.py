@@ -21,7 +21,13 @@ import torch
 
 from unsamv2.data.rle import encode_rles, to_coco_segmentation
 from unsamv2.errors import InputError
-from unsamv2.model.decoder import Decoded, DecoderContext, FastDecoder
+from unsamv2.model.decoder import (
+    CPU_CHUNK_ELEMENTS,
+    Decoded,
+    DecoderContext,
+    FastDecoder,
+    rows_per_chunk,
+)
 from unsamv2.model.predictor import UnSAMv2Predictor, as_granularities, upscale_logits
 
 if TYPE_CHECKING:
@@ -145,11 +151,16 @@ class UnSAMv2MaskGenerator:
         return records
 
     def decoder_batch(self) -> int:
-        """Prompts per decoder call: ``points_per_batch``, at most 4 on a CPU (the decoder's
-        per-prompt (4096, 256) tensors then stay below glibc's 32 MB mmap limit and are reused
-        instead of page-faulted in afresh; the masks do not depend on it)."""
-        on_cpu = self.predictor.device.type == "cpu"
-        return min(self.points_per_batch, 4) if on_cpu else self.points_per_batch
+        """Prompts per decoder call: ``points_per_batch``, on a CPU at most as many as keep both
+        the decoder's per-prompt (N, C) image-token tensors and the full-resolution (H, W) logits
+        within 4 x 1024 x 1024 elements each (4 prompts at SAM-2.1 shapes, 64 for the shipped
+        base on a 256-px image): below glibc's 32 MB mmap limit that memory is reused instead of
+        page-faulted in afresh each call. The masks do not depend on it."""
+        if self.predictor.device.type != "cpu":
+            return self.points_per_batch
+        height, width = self.predictor.image_size_hw
+        largest = max(self.predictor.features.image_embed[0].numel(), height * width)
+        return min(self.points_per_batch, rows_per_chunk(largest, 2 * CPU_CHUNK_ELEMENTS))
 
     def _fast_decoder(self) -> tuple[FastDecoder, DecoderContext]:
         """The inference decoder and the current image's context, rebuilt when the image or any
@@ -194,7 +205,7 @@ class UnSAMv2MaskGenerator:
 
         Only the rows that pass the IoU filter are upscaled (the official generator upscales all
         and then filters: same output). Full-resolution masks come from the unclamped logits."""
-        from sam2.utils.amg import batched_mask_to_box, calculate_stability_score
+        from sam2.utils.amg import calculate_stability_score
 
         iou, out = self._decode(fast, ctx, points, gs)
         thresh = (np.array([iou_threshold_for(g) for g in gs]) if self.pred_iou_thresh is None
@@ -204,14 +215,17 @@ class UnSAMv2MaskGenerator:
         logits = upscale_logits(low_res[:, None], self.predictor.image_size_hw)[:, 0]
         stability = calculate_stability_score(logits, self.mask_threshold, self.stability_score_offset)
         stable = stability >= self.stability_score_thresh
-        masks = logits[stable] > self.mask_threshold
-        areas = masks.flatten(1).sum(1)
-        nonempty = (areas > 0).cpu().numpy()
-        rows = np.flatnonzero(keep)[stable.cpu().numpy()][nonempty]
-        return {"iou": iou[rows], "stability": stability[stable].cpu().numpy()[nonempty],
-                "boxes": batched_mask_to_box(masks).cpu().numpy().astype(np.float32)[nonempty],
-                "areas": areas.cpu().numpy()[nonempty], "points": points[rows], "group": group[rows],
-                "rles": encode_rles(masks[torch.from_numpy(nonempty).to(masks.device)].cpu().numpy())}
+        if not bool(stable.all()):
+            logits, stability = logits[stable], stability[stable]
+        masks = logits > self.mask_threshold
+        areas, boxes = mask_areas_and_boxes(masks)
+        nonempty = areas > 0
+        if not bool(nonempty.all()):
+            masks, areas, boxes, stability = masks[nonempty], areas[nonempty], boxes[nonempty], stability[nonempty]
+        rows = np.flatnonzero(keep)[stable.cpu().numpy()][nonempty.cpu().numpy()]
+        return {"iou": iou[rows], "stability": stability.cpu().numpy(),
+                "boxes": boxes.cpu().numpy().astype(np.float32), "areas": areas.cpu().numpy(),
+                "points": points[rows], "group": group[rows], "rles": encode_rles(masks.cpu().numpy())}
 
     def _nms(self, boxes_xyxy: np.ndarray, scores: np.ndarray, group: np.ndarray | None = None) -> np.ndarray:
         """Box NMS within each group (g): indices kept, by decreasing score."""
@@ -261,6 +275,21 @@ def remove_small_regions(mask: np.ndarray, min_area: int, mode: str) -> tuple[np
     if keep.size == 0:
         keep = np.array([int(np.argmax(sizes)) + 1])
     return np.isin(labels, keep), True
+
+
+def mask_areas_and_boxes(masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Areas (N,) int32 and inclusive boxes (N, 4) int64 (x0, y0, x1, y1) of (N, H, W) bool
+    masks: the same boxes as ``sam2.utils.amg.batched_mask_to_box`` for non-empty masks (an
+    empty one gets (0, 0, W - 1, H - 1) here, [0, 0, 0, 0] there; its area is 0), from one
+    int16 row count and one byte-wise column max instead of its coordinate products."""
+    height, width = masks.shape[1:]
+    row_counts = masks.sum(-1, dtype=torch.int16)  # (N, H); W <= 32767, as amg's stability score assumes
+    areas = row_counts.sum(-1, dtype=torch.int32)
+    rows = (row_counts > 0).to(torch.uint8)
+    cols = masks.view(torch.uint8).amax(1)  # (N, W)
+    top, bottom = rows.argmax(1), height - 1 - rows.flip(1).argmax(1)
+    left, right = cols.argmax(1), width - 1 - cols.flip(1).argmax(1)
+    return areas, torch.stack((left, top, right, bottom), 1)
 
 
 def _mask_box(mask: np.ndarray) -> list[float]:
