@@ -15,13 +15,27 @@ thread by default), and report **process CPU seconds per image** (every g of the
 - **ours**: ``UnSAMv2MaskGenerator(...).generate(image, all g)``: one embedding, every g's
   clicks through the inference decoder together, records with RLE.
 
-The model is the tiny official-layout checkpoint of ``../shared/fixtures/official-unsamv2-tiny``
-(random weights, 1024-px input, so the decoder works over 64x64 image tokens as Hiera-S does).
-Its masks hardly depend on the click and its logits stay within about +-0.5, so with the
-official thresholds every g gives one whole-image mask. ``--preset relaxed`` (mask threshold
-0.2, stability offset 0.05, stability 0.2, predicted IoU 0.5, box NMS 0.9) keeps many distinct
-masks, so that the match check means something; ``--nms 1.0`` keeps one mask per click. Masks
-are matched per g: each official mask to our best one and vice versa (IoU > 0.9).
+Two models (``--model``):
+
+- ``fixture`` (default): the tiny official-layout checkpoint of
+  ``../shared/fixtures/official-unsamv2-tiny`` (random weights, 1024-px input, so the decoder
+  works over 64x64 image tokens as Hiera-S does). Its masks hardly depend on the click and its
+  logits stay within about +-0.5, so with the official thresholds every g gives one whole-image
+  mask. ``--preset relaxed`` (mask threshold 0.2, stability offset 0.05, stability 0.2, predicted
+  IoU 0.5, box NMS 0.9) keeps many distinct masks, so that the match check means something;
+  ``--nms 1.0`` keeps one mask per click.
+- ``base``: the shipped pretrained base with the shipped adapter (a model that produces real
+  masks), written once in the release's checkpoint layout, on a held-out procedural scene
+  (master seed 1000, scene 0, 256 px) unless ``--image`` is given. Its decoder is 128 wide and
+  the release hardcodes 256 in two places (``MaskDecoderGra`` passes ``transformer_dim=256`` to
+  SAM-2's decoder, ``FourierGranularityMLP`` defaults ``decoder_dim=256``); the official side
+  sets both to the model's width, and nothing else of the release changes (``_release_width``).
+  Its predicted IoU stays below the official filters (no mask passes them on this scene), so
+  ``--preset unfiltered`` (the official settings with both filters at 0) gives masks to match.
+
+Masks are matched per g: each official mask to our best one and vice versa (IoU > 0.9).
+``--split`` also reports where our CPU time goes (decoder passes, upscaling, the rest);
+``--bf16`` runs our side under bf16 autocast, to measure what reduced precision would give.
 
     .venv/bin/python benchmarks/bench_whole_image.py --official /path/to/UnSAMv2 --grid 16 32 \\
         --granularities 0.3 0.7 --preset relaxed --json runs/bench_whole_image.json
@@ -47,6 +61,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # the official evaluation's thresholds; pred_iou None = 0.65 below g 0.5, else 0.5
     "official": {"pred_iou": None, "stability": 0.7, "offset": 0.7, "mask_threshold": -1.0, "nms": 0.7},
     "relaxed": {"pred_iou": 0.5, "stability": 0.2, "offset": 0.05, "mask_threshold": 0.2, "nms": 0.9},
+    # the official settings with the predicted-IoU and stability filters off (for the base, whose
+    # IoU head keeps no mask above the official filters, so that there are masks to match)
+    "unfiltered": {"pred_iou": 0.0, "stability": 0.0, "offset": 0.7, "mask_threshold": -1.0, "nms": 0.7},
 }
 RELEASE_ADAPTER_KEYS = ("temperature", "fourier_dim", "lora_rank")  # from the release's model config
 
@@ -66,13 +83,32 @@ def _thresholds(spec: dict[str, Any], g: float) -> tuple[float, float]:
     return spec["pred_iou"], spec["stability"]
 
 
+def _release_width(width: int) -> None:
+    """Set the release's two hardcoded decoder widths (256) to ``width``; a no-op at 256."""
+    import functools
+
+    from sam2.modeling.sam import gra_mask_decoder, prompt_encoder
+
+    if width == 256:
+        return
+    decoder_init = gra_mask_decoder.MaskDecoder.__init__
+
+    def init(self: Any, *, transformer_dim: int, **kwargs: Any) -> None:
+        decoder_init(self, transformer_dim=width, **kwargs)
+
+    gra_mask_decoder.MaskDecoder.__init__ = init
+    prompt_encoder.FourierGranularityMLP = functools.partial(prompt_encoder.FourierGranularityMLP,
+                                                             decoder_dim=width)
+
+
 def _official_model(spec: dict[str, Any]) -> Any:
-    """The release's fork builds the fixture's model the way its ``build_sam2`` does."""
+    """The release's fork builds the model the way its ``build_sam2`` does."""
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
     from sam2 import build_sam
 
     cfg = OmegaConf.load(spec["config"])
+    _release_width(int(cfg.model.image_encoder.neck.d_model))
     release = OmegaConf.load(Path(spec["official"]) / "sam2" / "sam2" / "configs" / "unsamv2_small.yaml")
     for key in RELEASE_ADAPTER_KEYS:
         cfg.model[key] = release.model[key]
@@ -141,8 +177,29 @@ def _ours_generator(model: Any, spec: dict[str, Any], grid: int) -> Any:
         mask_threshold=spec["mask_threshold"], use_m2m=spec["m2m"])
 
 
+def _time_calls(split: dict[str, float]) -> None:
+    """Add the CPU seconds of our decoder passes and upscaling (low-res logits + bilinear) to
+    ``split`` while they run (``--split``)."""
+    from unsamv2.model import decoder, generator
+
+    def timed(function: Any, name: str) -> Any:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            start = time.process_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                split[name] = split.get(name, 0.0) + time.process_time() - start
+        return run
+
+    decoder.FastDecoder.decode = timed(decoder.FastDecoder.decode, "decode")
+    decoder.FastDecoder.low_res_logits = timed(decoder.FastDecoder.low_res_logits, "upscale")
+    generator.upscale_logits = timed(generator.upscale_logits, "upscale")
+
+
 def worker_ours(spec: dict[str, Any]) -> dict[str, Any]:
-    """Our side: one generate call for the image at every g."""
+    """Our side: one generate call for the image at every g (under bf16 autocast with ``--bf16``)."""
+    import contextlib
+
     sys.path.insert(0, str(ROOT))
     import torch
 
@@ -151,14 +208,19 @@ def worker_ours(spec: dict[str, Any]) -> dict[str, Any]:
     torch.set_num_threads(spec["threads"])
     image = _load_image(spec["image"])
     model = build_model(spec["config"], checkpoint=spec["checkpoint"])
-    _ours_generator(model, spec, 2).generate(image, spec["gs"][:1])  # warm-up
-    generator = _ours_generator(model, spec, spec["grid"])
+    precision = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if spec["bf16"] else contextlib.nullcontext
+    with precision():
+        _ours_generator(model, spec, 2).generate(image, spec["gs"][:1])  # warm-up
+    generator, split = _ours_generator(model, spec, spec["grid"]), {}
+    if spec["split"]:
+        _time_calls(split)
     cpu, wall = time.process_time(), time.perf_counter()
-    records = generator.generate(image, spec["gs"])
+    with precision():
+        records = generator.generate(image, spec["gs"])
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     masks = [{"g": r["granularity"], "counts": r["segmentation"]["counts"], "iou": r["predicted_iou"]}
              for r in records]
-    return {"cpu_s": cpu, "wall_s": wall, "masks": masks}
+    return {"cpu_s": cpu, "wall_s": wall, "masks": masks, "split": split}
 
 
 def run_side(side: str, spec: dict[str, Any], official: str | None) -> dict[str, Any]:
@@ -201,11 +263,32 @@ def match(ours: list[dict[str, Any]], theirs: list[dict[str, Any]], height: int,
     return out
 
 
+def base_model(out: Path) -> tuple[str, str, str]:
+    """The shipped base + shipped adapter in the release's layout, and a held-out scene (256 px,
+    master seed 1000, scene 0), written under ``out`` once; returns (config, checkpoint, image)."""
+    sys.path.insert(0, str(ROOT))
+    import torch
+    from PIL import Image
+
+    from unsamv2.model import build_model
+    from unsamv2.model.checkpoint import to_official
+    from unsamv2.scenes import iter_scenes
+
+    out = out.resolve()  # the workers run in their own folders
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint, image = out / "base_shipped_official.pt", out / "scene_1000_0.png"
+    if not checkpoint.is_file():
+        state = build_model("base", adapter="shipped").state_dict()
+        torch.save({"model": to_official(state)}, checkpoint)
+    if not image.is_file():
+        Image.fromarray(next(iter_scenes(1, 1000, size=256)).image).save(image)
+    return str(ROOT / "unsamv2" / "configs" / "base.yaml"), str(checkpoint), str(image)
+
+
 def _spec(args: argparse.Namespace, grid: int) -> dict[str, Any]:
     spec = dict(PRESETS[args.preset], grid=grid, gs=args.granularities, batch=args.points_per_batch,
-                m2m=not args.no_m2m, threads=args.threads, image=str(args.image),
-                config=str(args.fixture / "sam2_tiny.yaml"), checkpoint=str(args.fixture / "official_tiny.pt"),
-                official=args.official)
+                m2m=not args.no_m2m, threads=args.threads, image=str(args.image), bf16=args.bf16, split=args.split,
+                config=args.config, checkpoint=args.checkpoint, official=args.official)
     for key in ("pred_iou", "stability", "offset", "mask_threshold", "nms"):
         if getattr(args, key) is not None:
             spec[key] = getattr(args, key)
@@ -219,6 +302,9 @@ def bench_grid(args: argparse.Namespace, grid: int, official: str | None) -> dic
     ours = run_side("ours", spec, None)
     row["ours_cpu_s"], row["ours_wall_s"], row["ours_masks"] = ours["cpu_s"], ours["wall_s"], len(ours["masks"])
     print(f"{grid}x{grid}, {len(spec['gs'])} g: ours {ours['cpu_s']:.1f} CPU s, {len(ours['masks'])} masks", flush=True)
+    if ours["split"]:
+        row["ours_split_s"] = dict(ours["split"], rest=ours["cpu_s"] - sum(ours["split"].values()))
+        print("  ours: " + ", ".join(f"{k} {v:.1f} s" for k, v in row["ours_split_s"].items()), flush=True)
     if official is None:
         return row
     theirs = run_side("official", spec, official)
@@ -261,7 +347,11 @@ def _table(rows: list[dict[str, Any]], preset: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--official", help="a checkout of the UnSAMv2 release (skipped when absent)")
+    parser.add_argument("--model", choices=("fixture", "base"), default="fixture",
+                        help="the fixture's random tiny checkpoint or the shipped base + adapter")
     parser.add_argument("--fixture", type=Path, default=FIXTURE)
+    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench_whole_image",
+                        help="where --model base writes its checkpoint and scene")
     parser.add_argument("--image", type=Path, default=None, help="default: the fixture's image.png")
     parser.add_argument("--grid", type=int, nargs="+", default=[16])
     parser.add_argument("--granularities", type=float, nargs="+", default=[0.3, 0.7])
@@ -272,9 +362,18 @@ def main() -> None:
     parser.add_argument("--points-per-batch", type=int, default=128)
     parser.add_argument("--no-m2m", action="store_true", help="both sides without the m2m pass")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--bf16", action="store_true",
+                        help="run our side under bf16 autocast (what reduced precision would give; not our default)")
+    parser.add_argument("--split", action="store_true",
+                        help="also report our CPU seconds in the decoder passes, the upscaling and the rest")
     parser.add_argument("--json", type=Path, default=None, help="write the rows here")
     args = parser.parse_args()
-    args.image = args.image or args.fixture / "image.png"
+    if args.model == "base":
+        args.config, args.checkpoint, image = base_model(args.work)
+    else:
+        args.config = str(args.fixture / "sam2_tiny.yaml")
+        args.checkpoint, image = str(args.fixture / "official_tiny.pt"), str(args.fixture / "image.png")
+    args.image = args.image or image
     official = _official_path(args.official)
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {args.threads} thread(s), "
           f"load average {os.getloadavg()[0]:.2f}", flush=True)
