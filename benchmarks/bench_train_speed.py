@@ -12,7 +12,8 @@ Shapes:
 - ``hiera-s``: SAM-2.1 Hiera-S shapes with random weights (1024 px, decoder width 256), 1 image x
   8 masks per step (a 2-core CPU needs ~minutes per step at the recipe's 30 masks).
 
-``--phases`` times the parts of one step instead (the step's own pieces, called one after the
+``--precision bf16`` trains the after side under bf16 autocast (with ``--before .``: the same
+code in fp32 against bf16). ``--phases`` times the parts of one step instead (the step's own pieces, called one after the
 other on batches loaded beforehand, so data loading is left out): the interactive forward (image
 encoder, 1 + 3 decoder passes, click sampling), the loss, the backward and the optimizer, each
 the median over ``--steps`` x ``--rounds`` steps per side.
@@ -131,6 +132,9 @@ def main() -> None:
     parser.add_argument("--shapes", nargs="+", default=["base", "hiera-s"])
     parser.add_argument("--work", default="runs/bench_train_speed")
     parser.add_argument("--phases", action="store_true", help="time the parts of a step instead of a training run")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default=None,
+                        help="the after side's TrainConfig.precision (e.g. --before . --precision bf16: "
+                             "bf16 autocast against fp32 on the same code)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     os.makedirs(args.work, exist_ok=True)
@@ -142,9 +146,11 @@ def main() -> None:
             results[shape] = compare_phases(os.path.abspath(args.before), args.table, fields, args)
             continue
         best = {"before": 0.0, "after": 0.0}
+        sides = {"before": fields, "after": dict(fields, precision=args.precision) if args.precision else fields}
         for _ in range(args.rounds):
             for side, code in (("before", os.path.abspath(args.before)), ("after", str(ROOT))):
-                best[side] = max(best[side], measure(code, args.table, fields, args.steps, args.work)["masks_per_second"])
+                speed = measure(code, args.table, sides[side], args.steps, args.work)["masks_per_second"]
+                best[side] = max(best[side], speed)
         results[shape] = {**best, "speedup": best["after"] / best["before"]}
         print(f"{shape}: before {best['before']:.2f} masks/s, after {best['after']:.2f} masks/s, "
               f"{results[shape]['speedup']:.2f}x", flush=True)

@@ -60,6 +60,19 @@ def test_segment_whole_image(image_file, tmp_path):
     assert (out / "strip.png").exists()
 
 
+def test_segment_whole_image_filters_are_flags_and_an_empty_result_says_how_to_keep_more(image_file, tmp_path,
+                                                                                             capsys):
+    base = ["segment", image_file, "--whole", "--granularity", "0.3", "--config", "tiny", "--points-per-side", "3"]
+    assert run([*base, "--out", str(tmp_path / "official")]) == 0  # the random model passes no filter
+    assert json.loads((tmp_path / "official" / "masks_g0.30.json").read_text()) == []
+    assert "--pred-iou-thresh 0 --stability-thresh 0" in capsys.readouterr().err
+    out = tmp_path / "unfiltered"
+    assert run([*base, "--out", str(out), "--pred-iou-thresh", "0", "--stability-thresh", "0"]) == 0
+    records = json.loads((out / "masks_g0.30.json").read_text())
+    assert records and all(r["predicted_iou"] > 0 for r in records)
+    assert "no mask passed" not in capsys.readouterr().err
+
+
 def test_segment_whole_image_writes_a_png_per_mask(image_file, photo, tmp_path, monkeypatch):
     """Each record of masks_<g>.json names its PNG mask, which equals the record's RLE (the random
     tiny model keeps no mask, so the generator's records are planted)."""

@@ -61,6 +61,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--points-per-batch", type=int, default=64, help="--whole: clicks per decoder call")
     p.add_argument("--m2m", action="store_true",
                    help="--whole: the mask-to-mask second pass of the official evaluation (twice the decoder work)")
+    p.add_argument("--pred-iou-thresh", type=float, default=None,
+                   help="--whole: keep masks whose predicted IoU exceeds this (default: the official 0.65 "
+                        "below g 0.5, else 0.5; 0 keeps all)")
+    p.add_argument("--stability-thresh", type=float, default=0.7,
+                   help="--whole: keep masks whose stability score is at least this (official 0.7; 0 keeps all)")
     _model_arguments(p)
     p.set_defaults(func=_segment)
 
@@ -157,10 +162,12 @@ def _write_whole(args: argparse.Namespace, model: Any, image: Any, gs: Any) -> l
 
     generator = UnSAMv2MaskGenerator(model, points_per_side=args.points_per_side,
                                      points_per_batch=args.points_per_batch,
-                                     mask_threshold=args.mask_threshold, use_m2m=args.m2m)
+                                     mask_threshold=args.mask_threshold, use_m2m=args.m2m,
+                                     pred_iou_thresh=args.pred_iou_thresh,
+                                     stability_score_thresh=args.stability_thresh)
     generator.predictor.set_image(image)
     height, width = image.shape[:2]
-    written, panels = [], []
+    written, panels, empty = [], [], []
     for g in tqdm(gs, desc="granularities", file=sys.stderr):
         records = generator.generate_for_set_image(float(g))
         name = f"g{g:.2f}"
@@ -176,6 +183,12 @@ def _write_whole(args: argparse.Namespace, model: Any, image: Any, gs: Any) -> l
              for i, r in enumerate(records)]))
         written += [f"whole_{name}.png", f"masks_{name}.json", f"masks_{name}/ ({len(records)} PNG masks)"]
         panels.append(titled(picture, f"g = {g:.2f}   {len(records)} masks"))
+        if not records:
+            empty.append(f"{g:.2f}")
+    if empty:
+        print(f"no mask passed the filters at g = {', '.join(empty)} (predicted IoU, stability >= "
+              f"{args.stability_thresh:g}); a model whose IoU head predicts low (the shipped base does) keeps "
+              "more with --pred-iou-thresh 0 --stability-thresh 0.", file=sys.stderr)
     if len(panels) > 1:
         storage.write_bytes(storage.join(args.out, "strip.png"), png_bytes(strip(panels)))
         written.append("strip.png")
