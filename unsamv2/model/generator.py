@@ -44,7 +44,7 @@ class UnSAMv2MaskGenerator:
 
     The defaults are the official whole-image evaluation's (``coco_annotator.py`` of the
     release): points_per_side: grid size (points_per_side^2 clicks per g, 64);
-    points_per_batch: at most this many clicks per decoder call (128; 4 on a CPU, see
+    points_per_batch: at most this many clicks per decoder call (128; fewer on a CPU, see
     :meth:`decoder_batch`; the masks do not depend on it); use_m2m: the mask-to-mask second pass
     (on; off halves the decoder work and gives slightly different masks and scores);
     pred_iou_thresh: None for the g-dependent rule, or a fixed value; min_mask_region_area: > 0
