@@ -181,8 +181,7 @@ def interactive_loss(steps: Sequence[StepPrediction], targets: Tensor, num_objec
         sums["focal"] = sums["focal"] + (focal * present).sum()
         sums["dice"] = sums["dice"] + (dice * present).sum()
         sums["iou"] = sums["iou"] + (iou * present).sum()
-        sums["object"] = sums["object"] + F.binary_cross_entropy_with_logits(
-            step.object_logits.float(), present, reduction="sum")
+        sums["object"] = sums["object"] + object_score_loss(step.object_logits.float(), targets).sum()
     losses = {name: value / num_objects for name, value in sums.items()}
     losses["total"] = (weights.focal * losses["focal"] + weights.dice * losses["dice"]
                        + weights.iou * losses["iou"] + weights.object * losses["object"])
